@@ -1,0 +1,37 @@
+"""rome-smplx: realistic one-shot heads with hair (ROME) on SMPL-X bodies."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from rome_smplx.errors import AssetError, BackendError, CheckpointError, InputError, RomeSmplxError
+
+__all__ = [
+    "__version__",
+    "RomeSmplxError",
+    "AssetError",
+    "InputError",
+    "CheckpointError",
+    "BackendError",
+]
+
+
+def __getattr__(name: str):
+    # Heavy submodules load on first use so `import rome_smplx` stays fast.
+    if name in ("Assets",):
+        from rome_smplx.assets import Assets
+
+        return Assets
+    if name in ("HeadAvatar",):
+        from rome_smplx.avatar.head import HeadAvatar
+
+        return HeadAvatar
+    if name in ("FlameParams", "SmplxParams", "HeadReconstruction", "RenderOutput"):
+        from rome_smplx import types
+
+        return getattr(types, name)
+    if name == "bridges":
+        import importlib
+
+        return importlib.import_module("rome_smplx.bridges")
+    raise AttributeError(f"module 'rome_smplx' has no attribute {name!r}")
