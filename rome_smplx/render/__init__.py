@@ -1,0 +1,30 @@
+"""Rendering: cameras, rasteriser backends (and the deferred neural renderer built on them)."""
+
+from rome_smplx.render.cameras import (
+    PerspectiveCamera,
+    deca_project,
+    flip_frame_camera,
+    flip_frame_points,
+    flip_frame_rotation,
+    ndc_to_pixels,
+    pixels_to_ndc,
+    pixie_project,
+    rome_project,
+)
+from rome_smplx.render.raster import Fragments, interpolate, rasterize, soft_silhouette
+
+__all__ = [
+    "PerspectiveCamera",
+    "deca_project",
+    "pixie_project",
+    "rome_project",
+    "flip_frame_points",
+    "flip_frame_camera",
+    "flip_frame_rotation",
+    "ndc_to_pixels",
+    "pixels_to_ndc",
+    "Fragments",
+    "rasterize",
+    "interpolate",
+    "soft_silhouette",
+]
