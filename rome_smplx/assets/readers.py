@@ -110,7 +110,8 @@ def read_tensor_file(path: str | Path) -> np.ndarray:
     except Exception as e:  # UnpicklingError, RuntimeError (bad zip), EOFError, ...
         msg = str(e).splitlines()[0] if str(e) else ""
         raise AssetError(
-            f"not a readable torch tensor file (torch.load weights_only=True: {type(e).__name__}: {msg})",
+            "not a readable torch tensor file: truncated, corrupt or not saved with torch.save "
+            f"(torch.load weights_only=True: {type(e).__name__}: {msg})",
             path=path,
         ) from None
     if not isinstance(obj, torch.Tensor):

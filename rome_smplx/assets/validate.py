@@ -130,7 +130,7 @@ class Collector:
         if arr is None:
             return False
         if arr.ndim != len(want) or any(w is not None and w != s for w, s in zip(want, arr.shape)):
-            w = "(" + ", ".join("*" if x is None else str(x) for x in want) + ")"
+            w = "(" + ", ".join("*" if x is None else str(x) for x in want) + ("," if len(want) == 1 else "") + ")"
             self.invalid(f"{name}: expected shape {w}{what}, found {tuple(arr.shape)}")
             return False
         return True

@@ -30,6 +30,18 @@ def _cache_in_tmp(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("ROME_SMPLX_CACHE", str(tmp_path_factory.getbasetemp() / "rome_smplx_cache"))
 
 
+@pytest.fixture(name="clone")
+def _clone_fixture():
+    """The :func:`clone` helper."""
+    return clone
+
+
+@pytest.fixture(name="replace")
+def _replace_fixture():
+    """The :func:`replace` helper."""
+    return replace
+
+
 @pytest.fixture
 def broken(synthetic_dir_small, tmp_path):
     """A symlink clone of the small synthetic folder, to corrupt in place."""
