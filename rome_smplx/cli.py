@@ -52,12 +52,14 @@ def assets() -> None:
 
 @assets.command("check")
 @click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--gender", type=click.Choice(["neutral", "male", "female"], case_sensitive=False),
+              default="neutral", show_default=True, help="Which SMPL-X / FLAME file to check.")
 @handle_errors
-def assets_check(directory: Path) -> None:
-    """Validate an asset folder; list every problem (exit 0 only when usable)."""
+def assets_check(directory: Path, gender: str) -> None:
+    """Validate an asset folder; list every problem (exit 0 only when usable, 1 otherwise)."""
     from rome_smplx.assets import Assets
 
-    report = Assets.from_dir(directory, validate=False).check()
+    report = Assets.from_dir(directory, gender=gender.upper(), validate=False).check()
     click.echo(report.format())
     if not report.ok:
         sys.exit(1)
@@ -71,7 +73,8 @@ def assets_where() -> None:
 
     for spec in SPECS:
         req = "required" if spec.required else "optional"
-        click.echo(f"{spec.folder}/{spec.names[0]}  [{req}] {spec.what}\n    from: {spec.source}")
+        names = " | ".join(spec.names)
+        click.echo(f"{spec.folder}/{names}  [{req}] {spec.what}\n    from: {spec.source}")
 
 
 @assets.command("synth")
