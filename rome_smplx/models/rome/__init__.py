@@ -1,0 +1,25 @@
+"""ROME networks (E_tex, E_geom, G_geom, E_img, discriminator), profiles and checkpoints."""
+
+from rome_smplx.models.rome.autoencoder import NeuralTextureEncoder
+from rome_smplx.models.rome.checkpoint import OFFICIAL_PREFIXES, load, load_official, save
+from rome_smplx.models.rome.discriminator import (
+    DiscriminatorOutput,
+    MultiScalePatchDiscriminator,
+    PatchDiscriminator,
+    apply_spectral_norm,
+    init_weights,
+)
+from rome_smplx.models.rome.layers import BottleneckBlock, ConvBlock, WSConv2d, group_norm
+from rome_smplx.models.rome.mlp import OffsetMLP
+from rome_smplx.models.rome.profiles import PROFILES, SIZES, RomeNetworks, RomeProfile, get_profile
+from rome_smplx.models.rome.reference import build_reference
+from rome_smplx.models.rome.resnet import LinearHairRegressor, ResNet50, load_linear_regressor
+from rome_smplx.models.rome.unet import GeometryUNet, RenderUNet, SegmentationUNet, UNet
+
+__all__ = [
+    "NeuralTextureEncoder", "GeometryUNet", "RenderUNet", "SegmentationUNet", "UNet", "OffsetMLP",
+    "MultiScalePatchDiscriminator", "PatchDiscriminator", "DiscriminatorOutput", "init_weights",
+    "apply_spectral_norm", "WSConv2d", "ConvBlock", "BottleneckBlock", "group_norm", "RomeNetworks",
+    "RomeProfile", "get_profile", "PROFILES", "SIZES", "build_reference", "load_official", "save", "load",
+    "OFFICIAL_PREFIXES", "ResNet50", "LinearHairRegressor", "load_linear_regressor",
+]

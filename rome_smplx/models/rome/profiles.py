@@ -1,0 +1,212 @@
+"""Network configurations ("profiles") and the :class:`RomeNetworks` container.
+
+* ``official``: the released code (what ``rome.pth`` holds): harmonic frequencies ``2**k``, one
+  rendering U-Net E_img with 4 outputs (RGB + mask logits), max-pooling and nearest up-sampling.
+* ``paper``: the supplementary text: harmonic frequencies ``k = 1..K``; E_img predicts RGB (3
+  outputs, max-pooling, nearest up-sampling) and a separate segmentation U-Net with half the
+  channels, average pooling and bilinear up-sampling predicts the mask.
+
+Each profile comes in two sizes: ``full`` (the release's widths) and ``small`` (the reduced widths
+of the reference fixtures, for tests and quick runs; same depths and conventions).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from rome_smplx.errors import InputError
+from rome_smplx.geometry.harmonic import harmonic_channels, harmonic_encoding
+from rome_smplx.models.rome.autoencoder import NeuralTextureEncoder
+from rome_smplx.models.rome.discriminator import MultiScalePatchDiscriminator
+from rome_smplx.models.rome.mlp import OffsetMLP
+from rome_smplx.models.rome.unet import GeometryUNet, RenderUNet, SegmentationUNet
+
+PROFILES = ("official", "paper")
+SIZES = ("full", "small")
+
+# Widths per size: (E_tex base, E_tex max, U-Net base, U-Net max, MLP width, discriminator base, max).
+_WIDTHS = {
+    "full": dict(tex=(64, 512), unet=(64, 512), mlp=256, dis=(64, 512)),
+    "small": dict(tex=(4, 32), unet=(8, 64), mlp=32, dis=(8, 64)),
+}
+
+
+@dataclass(frozen=True)
+class RomeProfile:
+    """Everything needed to build the ROME networks and prepare their inputs.
+
+    The ``*_kwargs`` dicts are keyword arguments of our constructors (see :mod:`.autoencoder`,
+    :mod:`.unet`, :mod:`.mlp`, :mod:`.discriminator`); input widths are derived from the fields.
+    """
+
+    name: str
+    size: str
+    harmonic_frequencies: str  # "pow2" (release) or "linear" (paper)
+    num_frequencies: int = 6
+    xyz_scale: float = 5.0  # the UV xyz texture is multiplied by this before its harmonic encoding
+    neural_texture_channels: int = 8
+    geometry_feature_channels: int = 32
+    image_size: int = 256
+    autoencoder_kwargs: dict[str, Any] = field(default_factory=dict)
+    mesh_deformer_kwargs: dict[str, Any] = field(default_factory=dict)
+    mlp_deformer_kwargs: dict[str, Any] = field(default_factory=dict)
+    unet_kwargs: dict[str, Any] = field(default_factory=dict)
+    unet_seg_kwargs: dict[str, Any] | None = None
+    discriminator_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def separate_segmentation(self) -> bool:
+        return self.unet_seg_kwargs is not None
+
+    @property
+    def xyz_channels(self) -> int:
+        """Width of the harmonic encoding of a 3-vector (39 at K = 6)."""
+        return harmonic_channels(3, self.num_frequencies)
+
+    @property
+    def uv_channels(self) -> int:
+        """Width of the harmonic encoding of a UV pair (26 at K = 6)."""
+        return harmonic_channels(2, self.num_frequencies)
+
+    def harmonic(self, x: torch.Tensor) -> torch.Tensor:
+        """Harmonic encoding ``(..., D)`` -> ``(..., D (1 + 2K))`` in this profile's convention."""
+        return harmonic_encoding(x, self.num_frequencies, self.harmonic_frequencies)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RomeProfile:
+        if not isinstance(data, dict):
+            raise InputError(f"RomeProfile: expected a dict, found {type(data).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise InputError(f"RomeProfile: unknown field(s) {unknown}; known: {sorted(names)}")
+        try:
+            return cls(**copy.deepcopy(data))
+        except TypeError as exc:
+            raise InputError(f"RomeProfile: {exc}") from None
+
+
+def get_profile(name: str = "official", size: str = "full") -> RomeProfile:
+    """The ``official`` or ``paper`` profile at ``full`` or ``small`` size."""
+    if name not in PROFILES:
+        raise InputError(f"profile must be one of {PROFILES}, found {name!r}")
+    if size not in SIZES:
+        raise InputError(f"size must be one of {SIZES}, found {size!r}")
+    w = _WIDTHS[size]
+    k = 6
+    tex_ch, geom_ch = 8, 32
+    xyz_ch, uv_ch = harmonic_channels(3, k), harmonic_channels(2, k)
+    unet_common = dict(
+        base_channels=w["unet"][0], max_channels=w["unet"][1], num_levels=4, blocks_per_level=1,
+        layers_per_block=2, block="conv", skip="cat", norm="gn", activation="relu", conv="ws_conv",
+        downsampling="maxpool", upsampling="nearest",
+    )
+    autoencoder = dict(
+        in_channels=4, out_channels=tex_ch, base_channels=w["tex"][0], max_channels=w["tex"][1], num_levels=4,
+        blocks_per_level=2, layers_per_block=4, num_bottleneck_levels=0, block="bottleneck", norm="gn",
+        activation="relu", conv="ws_conv",
+    )
+    mesh_deformer = dict(in_channels=tex_ch + xyz_ch, out_channels=geom_ch, **unet_common)
+    mlp = dict(
+        in_channels=geom_ch + uv_ch, out_channels=3, hidden_channels=w["mlp"], num_layers=8, skip_layer=4,
+        activation="relu", last_bias=False,
+    )
+    discriminator = dict(
+        base_channels=w["dis"][0], max_channels=w["dis"][1], num_blocks=4, in_channels=3, image_size=256,
+        num_scales=1,
+    )
+    if name == "official":
+        unet = dict(in_channels=tex_ch + xyz_ch, out_channels=4, **unet_common)
+        unet_seg = None
+        freqs = "pow2"
+    else:
+        unet = dict(in_channels=tex_ch + xyz_ch, out_channels=3, **unet_common)
+        unet_seg = dict(
+            unet_common,
+            in_channels=tex_ch + xyz_ch,
+            out_channels=1,
+            base_channels=w["unet"][0] // 2,
+            max_channels=w["unet"][1] // 2,
+            downsampling="avgpool",
+            upsampling="bilinear",
+        )
+        freqs = "linear"
+    return RomeProfile(
+        name=name, size=size, harmonic_frequencies=freqs, num_frequencies=k, neural_texture_channels=tex_ch,
+        geometry_feature_channels=geom_ch, autoencoder_kwargs=autoencoder, mesh_deformer_kwargs=mesh_deformer,
+        mlp_deformer_kwargs=mlp, unet_kwargs=unet, unet_seg_kwargs=unet_seg, discriminator_kwargs=discriminator,
+    )
+
+
+class RomeNetworks(nn.Module):
+    """The learned ROME networks of one profile.
+
+    Attributes (the names are the ``rome.pth`` prefixes):
+        autoencoder: E_tex, :class:`NeuralTextureEncoder`.
+        mesh_deformer: E_geom, :class:`GeometryUNet`.
+        mlp_deformer: G_geom, :class:`OffsetMLP`.
+        unet: E_img, :class:`RenderUNet` (4 outputs in ``official``, 3 in ``paper``).
+        unet_seg: the paper's :class:`SegmentationUNet`, ``None`` in ``official``.
+        discriminator: :class:`MultiScalePatchDiscriminator` when built for training, else ``None``.
+    """
+
+    def __init__(self, profile: RomeProfile, with_discriminator: bool = False) -> None:
+        super().__init__()
+        self.profile = profile
+        self.autoencoder = NeuralTextureEncoder(**profile.autoencoder_kwargs)
+        self.mesh_deformer = GeometryUNet(**profile.mesh_deformer_kwargs)
+        self.mlp_deformer = OffsetMLP(**profile.mlp_deformer_kwargs)
+        self.unet = RenderUNet(**profile.unet_kwargs)
+        self.unet_seg = SegmentationUNet(**profile.unet_seg_kwargs) if profile.unet_seg_kwargs is not None else None
+        self.discriminator = (
+            MultiScalePatchDiscriminator(**profile.discriminator_kwargs) if with_discriminator else None
+        )
+
+    @classmethod
+    def from_profile(
+        cls,
+        name: str = "official",
+        size: str = "full",
+        with_discriminator: bool = False,
+        device: torch.device | str | None = None,
+    ) -> RomeNetworks:
+        """Build the networks of a named profile (random init; load weights with
+        :func:`~rome_smplx.models.rome.checkpoint.load_official` or ``load``)."""
+        profile = get_profile(name, size)
+        if device is None:
+            return cls(profile, with_discriminator)
+        with torch.device(device):
+            return cls(profile, with_discriminator)
+
+    @property
+    def with_discriminator(self) -> bool:
+        return self.discriminator is not None
+
+    def encode_texture(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """E_tex on ``cat([image (B, 3, H, W) in [0, 1], mask (B, 1, H, W)])`` -> ``(B, 8, H, W)``."""
+        if image.dim() != 4 or mask.dim() != 4 or image.shape[0] != mask.shape[0] or image.shape[2:] != mask.shape[2:]:
+            raise InputError(
+                f"encode_texture: expected image (B, 3, H, W) and mask (B, 1, H, W), found "
+                f"{tuple(image.shape)} and {tuple(mask.shape)}"
+            )
+        return self.autoencoder(torch.cat([image, mask], dim=1))
+
+    def render_logits(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """E_img (and the segmentation U-Net in ``paper``): ``(B, 47, H, W)`` -> RGB logits
+        ``(B, 3, H, W)`` and mask logits ``(B, 1, H, W)``; apply ``sigmoid`` for the image and mask."""
+        out = self.unet(features)
+        if self.unet_seg is None:
+            return out[:, :3], out[:, 3:]
+        return out, self.unet_seg(features)
+
+
+__all__ = ["RomeProfile", "RomeNetworks", "get_profile", "PROFILES", "SIZES"]
