@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["pixie", "deca", "landmarks"]
+__all__ = ["deca", "landmarks", "pixie"]
 
 
 def __getattr__(name: str):

@@ -18,7 +18,7 @@ import os
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,7 +31,7 @@ from rome_smplx.types import FlameParams
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["load", "from_codedict", "to_codedict", "save_codedict", "MAX_SHAPE", "MAX_EXPRESSION"]
+__all__ = ["MAX_EXPRESSION", "MAX_SHAPE", "from_codedict", "load", "save_codedict", "to_codedict"]
 
 #: FLAME's largest identity / expression spaces (DECA uses the first 100 / 50).
 MAX_SHAPE = 300
@@ -103,7 +103,7 @@ def from_codedict(code: Mapping[str, Any], *, where: str = "DECA code dict") -> 
     )
 
 
-def load(source: Union[str, os.PathLike, Mapping[str, Any]]) -> FlameParams:
+def load(source: str | os.PathLike | Mapping[str, Any]) -> FlameParams:
     """Read a DECA code dict from a file (``.pkl``, ``.npz``, ``.pt``/``.pth``) or a dict.
 
     Args:
@@ -138,10 +138,7 @@ def load(source: Union[str, os.PathLike, Mapping[str, Any]]) -> FlameParams:
         except Exception as e:
             raise AssetError(f"cannot read as a torch file ({type(e).__name__}: {e})", path=path) from None
     else:
-        try:
-            from rome_smplx.assets import load_pickle
-        except ImportError:  # the assets package re-exports it; fall back to its home module
-            from rome_smplx.assets.pickle_safe import load_pickle
+        from rome_smplx.assets import load_pickle
         code = load_pickle(path)
     if not isinstance(code, Mapping):
         raise InputError(f"{path}: expected a dict with DECA codes, found {type(code).__name__}")
@@ -152,7 +149,7 @@ def _is_identity(r: Tensor, atol: float = 1e-6) -> bool:
     return bool(torch.allclose(r, torch.eye(3, dtype=r.dtype, device=r.device).expand_as(r), atol=atol))
 
 
-def to_codedict(flame: FlameParams) -> Dict[str, np.ndarray]:
+def to_codedict(flame: FlameParams) -> dict[str, np.ndarray]:
     """DECA code dict for ``flame``: float32 numpy arrays with batch dimension.
 
     Args:
@@ -179,7 +176,7 @@ def to_codedict(flame: FlameParams) -> Dict[str, np.ndarray]:
     return out
 
 
-def save_codedict(path: Union[str, os.PathLike], flame: FlameParams, *, extra: Optional[Mapping[str, Any]] = None) -> Path:
+def save_codedict(path: str | os.PathLike, flame: FlameParams, *, extra: Mapping[str, Any] | None = None) -> Path:
     """Write ``flame`` as a DECA code-dict pickle (protocol 2, float32 arrays), atomically.
 
     Args:
@@ -190,15 +187,14 @@ def save_codedict(path: Union[str, os.PathLike], flame: FlameParams, *, extra: O
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
     """
-    code: Dict[str, Any] = to_codedict(flame)
+    code: dict[str, Any] = to_codedict(flame)
     for k, v in (extra or {}).items():
         if k in code:
             raise InputError(f"extra: key '{k}' would overwrite a FLAME code")
         v = v.detach().cpu().numpy() if isinstance(v, Tensor) else np.asarray(v)
         code[k] = v.astype(np.float32)
     path = Path(path)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            pickle.dump(code, f, protocol=2)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        pickle.dump(code, f, protocol=2)
     logger.debug("wrote DECA codes to %s", path)
     return path

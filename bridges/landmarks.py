@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence, Tuple, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,17 +35,17 @@ from rome_smplx.errors import BackendError, InputError
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "MEDIAPIPE_TO_IBUG68",
     "IBUG68_GROUPS",
-    "ffhq_quad",
-    "ffhq_alignment",
-    "aligned_landmarks",
+    "MEDIAPIPE_TO_IBUG68",
     "AlignedFace",
-    "align",
     "MediapipeDetector",
     "MediapipeSegmenter",
-    "matte",
+    "align",
+    "aligned_landmarks",
     "detect_file",
+    "ffhq_alignment",
+    "ffhq_quad",
+    "matte",
 ]
 
 _INSTALL_HINT = "install the optional extra: pip install 'rome-smplx[landmarks]' (mediapipe)"
@@ -85,7 +86,7 @@ IBUG68_GROUPS = {
 #: * mouth 48..67: ``FACEMESH_LIPS``: outer corners 61 / 291, upper outer 40-37-0-267-270,
 #:   lower outer 321-314-17-84-91; inner corners 78 / 308, upper inner 81-13-311, lower inner
 #:   402-14-178.
-MEDIAPIPE_TO_IBUG68: Tuple[int, ...] = (
+MEDIAPIPE_TO_IBUG68: tuple[int, ...] = (
     # jaw 0..16
     234, 93, 132, 58, 136, 150, 149, 148, 152, 377, 378, 379, 365, 288, 361, 323, 454,
     # brows 17..26
@@ -106,7 +107,7 @@ MEDIAPIPE_TO_IBUG68: Tuple[int, ...] = (
 # ----------------------------------------------------------------------------------------------
 
 
-def _hw(image_size: Union[int, Sequence[int]]) -> Tuple[int, int]:
+def _hw(image_size: int | Sequence[int]) -> tuple[int, int]:
     if isinstance(image_size, int):
         return image_size, image_size
     if len(image_size) != 2:
@@ -128,7 +129,7 @@ def _rot90(v: Tensor) -> Tensor:
     return torch.stack([-v[..., 1], v[..., 0]], -1)
 
 
-def ffhq_quad(landmarks: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+def ffhq_quad(landmarks: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """FFHQ's oriented crop square from 68 landmarks.
 
     ``eye_left`` / ``eye_right`` = means of points 36..41 / 42..47, ``mouth`` = mean of 48 and 54,
@@ -163,7 +164,7 @@ def ffhq_quad(landmarks: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
 
 def ffhq_alignment(
     landmarks: Tensor,
-    image_size: Union[int, Sequence[int]],
+    image_size: int | Sequence[int],
     output_size: int = 256,
     zoom: float = 1.25,
 ) -> Tensor:
@@ -206,8 +207,8 @@ def _inverse_theta(theta: Tensor) -> Tensor:
 
 
 def aligned_landmarks(
-    landmarks: Tensor, theta: Tensor, image_size: Union[int, Sequence[int]], output_size: int = 256
-) -> Tuple[Tensor, Tensor]:
+    landmarks: Tensor, theta: Tensor, image_size: int | Sequence[int], output_size: int = 256
+) -> tuple[Tensor, Tensor]:
     """Move input-image pixel landmarks into the aligned crop given by ``theta``.
 
     Args:
@@ -240,7 +241,7 @@ class AlignedFace:
     """
 
     image: Tensor
-    mask: Optional[Tensor]
+    mask: Tensor | None
     landmarks: Tensor
     landmarks_ndc: Tensor
     theta: Tensor
@@ -248,7 +249,7 @@ class AlignedFace:
 
 def align(
     image: Tensor,
-    mask: Optional[Tensor],
+    mask: Tensor | None,
     landmarks: Tensor,
     output_size: int = 256,
     zoom: float = 1.25,
@@ -295,13 +296,13 @@ def align(
 
 def _import_mediapipe():
     try:
-        import mediapipe as mp  # noqa: PLC0415
+        import mediapipe as mp
     except ImportError as e:
         raise BackendError(f"mediapipe is not available ({e}); {_INSTALL_HINT}") from None
     return mp
 
 
-def _to_uint8_batch(image: Any, name: str) -> Tuple[np.ndarray, str]:
+def _to_uint8_batch(image: Any, name: str) -> tuple[np.ndarray, str]:
     """Image input -> ``(B, H, W, 3)`` uint8 RGB and a name for messages."""
     if isinstance(image, (str, os.PathLike)):
         from rome_smplx.io.images import load_image
@@ -356,10 +357,10 @@ class MediapipeDetector:
             self._mesh.close()
             self._mesh = None
 
-    def __enter__(self) -> "MediapipeDetector":
+    def __enter__(self) -> MediapipeDetector:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def detect_mesh(self, image: Any, name: str = "image") -> Tensor:
@@ -424,10 +425,10 @@ class MediapipeSegmenter:
             self._seg.close()
             self._seg = None
 
-    def __enter__(self) -> "MediapipeSegmenter":
+    def __enter__(self) -> MediapipeSegmenter:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __call__(self, image: Any, name: str = "image") -> Tensor:
@@ -447,8 +448,8 @@ class MediapipeSegmenter:
         return torch.from_numpy(np.stack(masks).astype(np.float32))[:, None]
 
 
-def matte(image: Tensor, mask: Optional[Union[Tensor, str, os.PathLike]] = None,
-          segmenter: Optional[MediapipeSegmenter] = None) -> Tensor:
+def matte(image: Tensor, mask: Tensor | str | os.PathLike | None = None,
+          segmenter: MediapipeSegmenter | None = None) -> Tensor:
     """The matte of ``image``: the given mask (validated, resized if needed) or a segmentation.
 
     Args:
@@ -488,7 +489,7 @@ def matte(image: Tensor, mask: Optional[Union[Tensor, str, os.PathLike]] = None,
     return mask.contiguous()
 
 
-def detect_file(path: Union[str, os.PathLike], detector: Optional[MediapipeDetector] = None) -> Tuple[Tensor, Tensor]:
+def detect_file(path: str | os.PathLike, detector: MediapipeDetector | None = None) -> tuple[Tensor, Tensor]:
     """Load an image file and detect its 68 landmarks.
 
     Args:

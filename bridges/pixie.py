@@ -21,8 +21,9 @@ import math
 import os
 import pickle
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Sequence, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,24 +43,24 @@ from rome_smplx.types import SmplxParams
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "RAW_POSE_JOINTS",
     "HEAD_CHAIN",
-    "LEFT_WRIST_CHAIN",
-    "RIGHT_WRIST_CHAIN",
     "HEAD_LIMITS_DEG",
-    "decode",
-    "pose_abs2rel",
+    "LEFT_WRIST_CHAIN",
+    "RAW_POSE_JOINTS",
+    "RIGHT_WRIST_CHAIN",
     "check_head_pose",
+    "decode",
     "from_decoded",
-    "to_decoded",
     "load",
+    "pose_abs2rel",
     "save_param_pkl",
-    "to_y_up",
+    "to_decoded",
     "to_y_down",
+    "to_y_up",
 ]
 
 #: Number of joints of each 6D pose key of PIXIE's raw ``param_dict['body']`` (6 numbers each).
-RAW_POSE_JOINTS: Dict[str, int] = {
+RAW_POSE_JOINTS: dict[str, int] = {
     "global_pose": 1,
     "partbody_pose": 17,
     "neck_pose": 1,
@@ -87,7 +88,7 @@ _NUM_BODY_JOINTS = 21
 
 # Keys and per-sample shapes of PIXIE's decoded ``_param.pkl`` (in PIXIE's insertion order).
 # None = free length (shape / expression / tex / light sizes depend on the model).
-_DECODED_LAYOUT: "OrderedDict[str, tuple]" = OrderedDict(
+_DECODED_LAYOUT: OrderedDict[str, tuple] = OrderedDict(
     [
         ("body_cam", (3,)),
         ("global_pose", (1, 3, 3)),
@@ -195,7 +196,7 @@ def _as_batched_tensor(v: Any, key: str, where: str) -> Tensor:
     return v
 
 
-def decode(raw: Mapping[str, Any], *, check_pose: bool = True, where: str = "raw PIXIE dict") -> "OrderedDict[str, Tensor]":
+def decode(raw: Mapping[str, Any], *, check_pose: bool = True, where: str = "raw PIXIE dict") -> OrderedDict[str, Tensor]:
     """Reproduce PIXIE's ``decode(codedict, param_type='body')`` on the raw regressor outputs.
 
     Steps (PIXIE's order): 6D -> matrix for every ``*pose`` key but the jaw; jaw Euler -> matrix;
@@ -221,7 +222,7 @@ def decode(raw: Mapping[str, Any], *, check_pose: bool = True, where: str = "raw
     missing = [k for k in _RAW_REQUIRED if k not in raw]
     if missing:
         raise InputError(f"{where}: missing keys {missing}; a raw PIXIE body dict has {list(_RAW_REQUIRED)}")
-    out: "OrderedDict[str, Tensor]" = OrderedDict()
+    out: OrderedDict[str, Tensor] = OrderedDict()
     batch = None
     for k, v in raw.items():
         if not isinstance(v, (Tensor, np.ndarray)):
@@ -273,7 +274,7 @@ def _fmt_shape(shape: tuple) -> str:
     return "(" + ", ".join("S" if s is None else str(s) for s in shape) + (",)" if len(shape) == 1 else ")")
 
 
-def _check_decoded(d: Mapping[str, Any], where: str) -> Dict[str, Tensor]:
+def _check_decoded(d: Mapping[str, Any], where: str) -> dict[str, Tensor]:
     """Validate a decoded dict (batched or not) and return batched float32 tensors."""
     missing = [k for k in _DECODED_REQUIRED if k not in d]
     if missing:
@@ -286,7 +287,7 @@ def _check_decoded(d: Mapping[str, Any], where: str) -> Dict[str, Tensor]:
         raise InputError(f"{where}: key 'shape': expected shape (S,) or (B, S), found {tuple(shp.shape)}")
     batched = shp.dim() == 2
     b0 = shp.shape[0] if batched else 1
-    out: Dict[str, Tensor] = {}
+    out: dict[str, Tensor] = {}
     for k, spec in _DECODED_LAYOUT.items():
         if k not in d or d[k] is None:
             continue
@@ -338,10 +339,10 @@ def _is_identity(r: Tensor, atol: float = 1e-6) -> bool:
 def to_decoded(
     params: SmplxParams,
     *,
-    tex: Optional[Any] = None,
-    light: Optional[Any] = None,
-    bbox: Optional[Any] = None,
-) -> "OrderedDict[str, Tensor]":
+    tex: Any | None = None,
+    light: Any | None = None,
+    bbox: Any | None = None,
+) -> OrderedDict[str, Tensor]:
     """The decoded PIXIE dict (batched tensors, PIXIE's key order) for ``params``.
 
     ``params`` is brought to the y-down frame first. The redundant entries are derived from
@@ -371,7 +372,7 @@ def to_decoded(
         raise InputError("SmplxParams.transl: PIXIE's parameter file stores no translation; expected None or zeros")
     dev = p.betas.device
 
-    def extra(v: Optional[Any], name: str, dim: int, default_dim: Optional[int]) -> Tensor:
+    def extra(v: Any | None, name: str, dim: int, default_dim: int | None) -> Tensor:
         if v is None:
             return torch.zeros(b, default_dim if default_dim is not None else dim, device=dev)
         t = torch.as_tensor(np.asarray(v) if not isinstance(v, Tensor) else v, dtype=torch.float32).to(dev)
@@ -387,7 +388,7 @@ def to_decoded(
     lw_abs = _chain_abs(g, body, LEFT_WRIST_CHAIN)
     rw_abs = _chain_abs(g, body, RIGHT_WRIST_CHAIN)
     cam = p.cam if p.cam is not None else torch.tensor([[1.0, 0.0, 0.0]], device=dev).expand(b, 3)
-    out: "OrderedDict[str, Tensor]" = OrderedDict()
+    out: OrderedDict[str, Tensor] = OrderedDict()
     out["body_cam"] = cam.float()
     out["global_pose"] = g[:, None]
     out["partbody_pose"] = body[:, _PARTBODY_IDX]
@@ -416,10 +417,7 @@ def to_decoded(
 
 
 def _restricted_pickle(path: Path) -> Any:
-    try:
-        from rome_smplx.assets import load_pickle
-    except ImportError:  # the assets package re-exports it; fall back to its home module
-        from rome_smplx.assets.pickle_safe import load_pickle
+    from rome_smplx.assets import load_pickle
 
     return load_pickle(path)
 
@@ -432,7 +430,7 @@ def _is_raw(d: Mapping[str, Any]) -> bool:
     return g is not None and hasattr(g, "shape") and len(g.shape) >= 1 and g.shape[-1] == 6
 
 
-def load(source: Union[str, os.PathLike, Mapping[str, Any]], *, check_pose: bool = True) -> SmplxParams:
+def load(source: str | os.PathLike | Mapping[str, Any], *, check_pose: bool = True) -> SmplxParams:
     """Read PIXIE parameters into :class:`SmplxParams` (``frame='y_down'``, batched).
 
     Accepts:
@@ -482,12 +480,12 @@ def load(source: Union[str, os.PathLike, Mapping[str, Any]], *, check_pose: bool
 
 
 def save_param_pkl(
-    path: Union[str, os.PathLike],
+    path: str | os.PathLike,
     params: SmplxParams,
     *,
-    tex: Optional[Any] = None,
-    light: Optional[Any] = None,
-    bbox: Optional[Any] = None,
+    tex: Any | None = None,
+    light: Any | None = None,
+    bbox: Any | None = None,
 ) -> Path:
     """Write ``params`` as PIXIE's decoded ``<name>_param.pkl`` (atomically).
 
@@ -512,9 +510,8 @@ def save_param_pkl(
     d = to_decoded(params, tex=tex, light=light, bbox=bbox)
     arrays = OrderedDict((k, v[0].detach().cpu().numpy().astype(np.float32)) for k, v in d.items())
     path = Path(path)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            pickle.dump(dict(arrays), f, protocol=2)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        pickle.dump(dict(arrays), f, protocol=2)
     logger.debug("wrote PIXIE parameters to %s", path)
     return path
 
@@ -524,13 +521,13 @@ def save_param_pkl(
 # ----------------------------------------------------------------------------------------------
 
 
-def _flip_frame(params: SmplxParams, target: str, root_joint: Optional[Tensor]) -> SmplxParams:
+def _flip_frame(params: SmplxParams, target: str, root_joint: Tensor | None) -> SmplxParams:
     if not isinstance(params, SmplxParams):
         raise InputError(f"params: expected SmplxParams, found {type(params).__name__}")
     if params.frame == target:
         return params
     m = torch.tensor(MIRROR_YZ, dtype=params.global_orient.dtype, device=params.global_orient.device)
-    changes: Dict[str, Any] = {"frame": target, "global_orient": m[:, None] * params.global_orient}
+    changes: dict[str, Any] = {"frame": target, "global_orient": m[:, None] * params.global_orient}
     if params.cam is not None:
         changes["cam"] = params.cam * torch.tensor([1.0, 1.0, -1.0], dtype=params.cam.dtype, device=params.cam.device)
     if params.transl is not None or root_joint is not None:
@@ -545,7 +542,7 @@ def _flip_frame(params: SmplxParams, target: str, root_joint: Optional[Tensor]) 
     return dataclasses.replace(params, **changes)
 
 
-def to_y_up(params: SmplxParams, root_joint: Optional[Tensor] = None) -> SmplxParams:
+def to_y_up(params: SmplxParams, root_joint: Tensor | None = None) -> SmplxParams:
     """Convert PIXIE's y-down parameters to SMPL-X/FLAME's y-up frame (``M = diag(1, -1, -1)``).
 
     ``global_orient' = M @ global_orient``; camera ``(s, tx, ty) -> (s, tx, -ty)``;
@@ -565,7 +562,7 @@ def to_y_up(params: SmplxParams, root_joint: Optional[Tensor] = None) -> SmplxPa
     return _flip_frame(params, "y_up", root_joint)
 
 
-def to_y_down(params: SmplxParams, root_joint: Optional[Tensor] = None) -> SmplxParams:
+def to_y_down(params: SmplxParams, root_joint: Tensor | None = None) -> SmplxParams:
     """Inverse of :func:`to_y_up` (the same mirror ``M``, which is its own inverse).
 
     Args:

@@ -7,21 +7,19 @@ device.
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
-
 import torch
 from torch import Tensor
 
 from rome_smplx.errors import InputError
 
 __all__ = [
-    "face_normals",
-    "vertex_normals",
-    "edges",
     "boundary_loops",
-    "uniform_laplacian",
+    "edges",
+    "face_normals",
     "laplacian_apply",
     "umeyama",
+    "uniform_laplacian",
+    "vertex_normals",
 ]
 
 
@@ -32,7 +30,7 @@ def _check_verts(verts: Tensor, name: str = "verts") -> None:
         raise InputError(f"{name}: expected shape (B, V, 3), found {tuple(verts.shape)}")
 
 
-def _check_faces(faces: Tensor, num_vertices: Optional[int] = None) -> None:
+def _check_faces(faces: Tensor, num_vertices: int | None = None) -> None:
     if not isinstance(faces, Tensor) or faces.is_floating_point() or faces.dtype == torch.bool:
         raise InputError("faces: expected an integer torch.Tensor of shape (F, 3)")
     if faces.dim() != 2 or faces.shape[1] != 3:
@@ -101,7 +99,7 @@ def edges(faces: Tensor) -> Tensor:
     return torch.unique(e, dim=0)
 
 
-def boundary_loops(faces: Tensor) -> List[Tensor]:
+def boundary_loops(faces: Tensor) -> list[Tensor]:
     """Closed loops of boundary edges (edges used by exactly one face).
 
     Each loop follows the orientation of its faces (a boundary edge ``a -> b`` as it appears in its
@@ -122,7 +120,7 @@ def boundary_loops(faces: Tensor) -> List[Tensor]:
     nxt: dict = {}
     for a, b in bnd:
         nxt.setdefault(a, []).append(b)
-    loops: List[List[int]] = []
+    loops: list[list[int]] = []
     remaining = {(a, b) for a, b in bnd}
     for a, b in sorted(bnd):
         if (a, b) not in remaining:
@@ -169,7 +167,8 @@ def uniform_laplacian(faces: Tensor, num_vertices: int) -> Tensor:
     diag = torch.arange(num_vertices, device=faces.device)[has]
     idx = torch.cat([ij.T, torch.stack([diag, diag])], 1)
     val = torch.cat([w, -torch.ones(diag.shape[0], device=faces.device)])
-    return torch.sparse_coo_tensor(idx, val, (num_vertices, num_vertices), check_invariants=False).coalesce()
+    with torch.sparse.check_sparse_tensor_invariants(enable=True):
+        return torch.sparse_coo_tensor(idx, val, (num_vertices, num_vertices)).coalesce()
 
 
 def laplacian_apply(laplacian: Tensor, verts: Tensor) -> Tensor:
@@ -195,8 +194,8 @@ def laplacian_apply(laplacian: Tensor, verts: Tensor) -> Tensor:
 
 
 def umeyama(
-    src: Tensor, dst: Tensor, weights: Optional[Tensor] = None, with_scale: bool = True
-) -> Tuple[Tensor, Tensor, Tensor]:
+    src: Tensor, dst: Tensor, weights: Tensor | None = None, with_scale: bool = True
+) -> tuple[Tensor, Tensor, Tensor]:
     """Least-squares similarity ``dst ~ s * R @ src + t`` (Umeyama 1991), optionally weighted.
 
     ``R`` is always a proper rotation (``det R = +1``): when the best orthogonal fit is a

@@ -26,18 +26,18 @@ from torch import Tensor
 from rome_smplx.errors import InputError
 
 __all__ = [
-    "axis_angle_to_matrix",
-    "matrix_to_axis_angle",
-    "quaternion_to_matrix",
-    "matrix_to_quaternion",
-    "axis_angle_to_quaternion",
-    "quaternion_to_axis_angle",
-    "cont6d_to_matrix",
-    "matrix_to_cont6d",
-    "euler_xyz_to_matrix",
-    "matrix_to_euler_xyz",
-    "flip_pose",
     "MIRROR_YZ",
+    "axis_angle_to_matrix",
+    "axis_angle_to_quaternion",
+    "cont6d_to_matrix",
+    "euler_xyz_to_matrix",
+    "flip_pose",
+    "matrix_to_axis_angle",
+    "matrix_to_cont6d",
+    "matrix_to_euler_xyz",
+    "matrix_to_quaternion",
+    "quaternion_to_axis_angle",
+    "quaternion_to_matrix",
 ]
 
 #: ``diag(1, -1, -1)``: a 180 degree rotation about x. ``flip_pose`` conjugates with it.

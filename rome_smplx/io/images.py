@@ -7,6 +7,7 @@ orientation applied), writing is atomic.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any, Union
@@ -18,9 +19,11 @@ from torch import Tensor
 from rome_smplx.errors import InputError
 from rome_smplx.io.atomic import atomic_path
 
-__all__ = ["load_image", "load_mask", "save_image", "to_tensor", "to_numpy"]
+logger = logging.getLogger(__name__)
 
-PathLike = Union[str, os.PathLike]
+__all__ = ["load_image", "load_mask", "save_image", "to_numpy", "to_tensor"]
+
+PathLike = Union[str, os.PathLike]  # noqa: UP007
 
 
 def _open(path: PathLike, what: str):
@@ -40,8 +43,8 @@ def _open(path: PathLike, what: str):
         raise InputError(f"{p}: the image file is truncated or corrupt ({e})") from None
     try:
         img = ImageOps.exif_transpose(img)
-    except Exception:  # broken EXIF data: keep the pixels as stored
-        pass
+    except Exception as e:  # noqa: BLE001 - broken EXIF data: keep the pixels as stored
+        logger.debug("%s: ignoring unreadable EXIF orientation (%s)", p, e)
     return img
 
 

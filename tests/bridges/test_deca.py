@@ -9,8 +9,8 @@ import pickle
 import numpy as np
 import pytest
 import torch
-
 from rome_smplx.bridges import deca
+
 from rome_smplx.errors import AssetError, InputError
 from rome_smplx.geometry.rotations import axis_angle_to_matrix
 from rome_smplx.types import FlameParams

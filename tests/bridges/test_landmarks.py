@@ -8,9 +8,8 @@ import sys
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
-
 from rome_smplx.bridges import landmarks as L
+
 from rome_smplx.errors import BackendError, InputError
 
 

@@ -76,7 +76,7 @@ def test_edges_of_closed_sphere_follow_euler():
 
 
 def test_boundary_loops_of_grid_and_hole():
-    v, f = _grid(4)
+    _, f = _grid(4)
     loops = mesh.boundary_loops(f)
     assert len(loops) == 1
     # The outer ring of a 4x4 grid, counter-clockwise (the faces' orientation), from vertex 0.
