@@ -175,3 +175,15 @@ def test_bad_inputs():
         mesh.face_normals(v, f + 100)
     with pytest.raises(InputError, match="equal shapes"):
         mesh.umeyama(v, v[:, :5])
+
+
+def test_gradcheck_normals_and_umeyama():
+    g = torch.Generator().manual_seed(6)
+    v, f = _icosphere(0)
+    v = (v + 0.05 * torch.randn(v.shape, generator=g, dtype=v.dtype)).requires_grad_()
+    assert torch.autograd.gradcheck(lambda x: mesh.vertex_normals(x, f), (v,))
+    assert torch.autograd.gradcheck(lambda x: mesh.face_normals(x, f), (v,))
+    src = torch.randn(1, 8, 3, generator=g, dtype=torch.float64)
+    dst = (1.5 * src @ axis_angle_to_matrix(torch.tensor([[0.2, 0.5, -0.3]], dtype=torch.float64)).transpose(1, 2)
+           + 0.1 * torch.randn(1, 8, 3, generator=g, dtype=torch.float64)).requires_grad_()
+    assert torch.autograd.gradcheck(lambda d: mesh.umeyama(src, d), (dst,))
