@@ -77,10 +77,10 @@ def test_installed_script_subprocess(tmp_path):
     assert Path(exe).exists(), "the rome-smplx console script is not installed"
     env = dict(os.environ, ROME_SMPLX_CACHE=str(tmp_path / "cache"))
     (tmp_path / "empty").mkdir()
-    r = subprocess.run([exe, "assets", "check", str(tmp_path / "empty")], capture_output=True, text=True,
+    r = subprocess.run([exe, "assets", "check", str(tmp_path / "empty")], capture_output=True, text=True, check=False,
                        env=env, timeout=120)
     assert r.returncode == 1
     assert "smplx" in r.stdout and "flame.is.tue.mpg.de" in r.stdout and "Traceback" not in r.stderr
-    r = subprocess.run([exe, "assets", "check", str(tmp_path / "missing")], capture_output=True, text=True,
+    r = subprocess.run([exe, "assets", "check", str(tmp_path / "missing")], capture_output=True, text=True, check=False,
                        env=env, timeout=120)
     assert r.returncode == 2 and "not found" in r.stderr

@@ -10,12 +10,12 @@ from rome_smplx.assets.pickle_safe import load_npy, load_pickle
 from rome_smplx.assets.validate import AssetEntry, AssetReport
 
 __all__ = [
-    "Assets",
-    "AssetReport",
     "AssetEntry",
+    "AssetReport",
+    "Assets",
     "LandmarkEmbedding",
     "RomeData",
-    "load_pickle",
-    "load_npy",
     "cache_root",
+    "load_npy",
+    "load_pickle",
 ]

@@ -16,9 +16,10 @@ import hashlib
 import logging
 import os
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -62,8 +63,8 @@ class LandmarkEmbedding:
     static_bary: np.ndarray
     dynamic_faces: np.ndarray
     dynamic_bary: np.ndarray
-    full_faces: Optional[np.ndarray] = None
-    full_bary: Optional[np.ndarray] = None
+    full_faces: np.ndarray | None = None
+    full_bary: np.ndarray | None = None
     source: str = "ringnet"
 
 
@@ -102,11 +103,11 @@ class RomeData:
 class _Loaded:
     value: Any
     issues: list  # list[va.Issue]
-    path: Optional[Path]
+    path: Path | None
     missing: bool = False
 
 
-def _hash_file(path: Path, h: "hashlib._Hash") -> None:
+def _hash_file(path: Path, h: hashlib._Hash) -> None:
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 22), b""):
             h.update(chunk)
@@ -126,11 +127,11 @@ class Assets:
         self._root = root
         self.gender = g
         self._cache: dict[str, _Loaded] = {}
-        self._sanitized: Optional[Path] = None
+        self._sanitized: Path | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_dir(cls, path: str | os.PathLike, *, gender: str = "NEUTRAL", validate: bool = True) -> "Assets":
+    def from_dir(cls, path: str | os.PathLike, *, gender: str = "NEUTRAL", validate: bool = True) -> Assets:
         """Open the asset folder ``path``.
 
         Args:
@@ -162,7 +163,7 @@ class Assets:
         return assets
 
     @classmethod
-    def discover(cls, *, gender: str = "NEUTRAL", validate: bool = True) -> "Assets":
+    def discover(cls, *, gender: str = "NEUTRAL", validate: bool = True) -> Assets:
         """``$ROME_SMPLX_ASSETS`` if set, else the cached synthetic stand-ins (with a warning)."""
         env = os.environ.get("ROME_SMPLX_ASSETS")
         if env:
@@ -199,7 +200,7 @@ class Assets:
             return layout.AssetSpec(key, spec.folder, layout.flame_names(self.gender), spec.required, spec.source, spec.what)
         return spec
 
-    def find(self, key: str) -> Optional[Path]:
+    def find(self, key: str) -> Path | None:
         """The existing path for ``key`` (first accepted name present, file or not), else ``None``."""
         spec = self._spec(key)
         folder = self._root / spec.folder
@@ -265,7 +266,7 @@ class Assets:
     def _flame(self) -> _Loaded:
         return self._load("flame", lambda p: _none_if_failed(va.validate_flame(rd.read_model_file(p))))
 
-    def _flame_counts(self) -> tuple[Optional[int], Optional[int]]:
+    def _flame_counts(self) -> tuple[int | None, int | None]:
         fl = self._flame().value
         if not fl or "v_template" not in fl or fl.get("v_template") is None:
             return None, None
@@ -586,14 +587,14 @@ class Assets:
 
 
 # ---------------------------------------------------------------------- helpers
-def _none_if_failed(result: tuple[dict, list]) -> tuple[Optional[dict], list]:
+def _none_if_failed(result: tuple[dict, list]) -> tuple[dict | None, list]:
     data, issues = result
     if any(i.status == "invalid" for i in issues):
         return None, issues
     return data, issues
 
 
-def _emb(result: tuple[va.Embedding, list]) -> tuple[Optional[va.Embedding], list]:
+def _emb(result: tuple[va.Embedding, list]) -> tuple[va.Embedding | None, list]:
     emb, issues = result
     if any(i.status == "invalid" for i in issues):
         return None, issues
@@ -606,7 +607,7 @@ def _usable(loaded: _Loaded) -> bool:
 
 def _strip_path(msg: str, path: Path) -> str:
     prefix = f"{path}: "
-    return msg[len(prefix):] if msg.startswith(prefix) else msg
+    return msg.removeprefix(prefix)
 
 
 def _check_mano(obj: Any) -> dict:
@@ -615,4 +616,4 @@ def _check_mano(obj: Any) -> dict:
     return {k: rd.as_index_array(obj[k], k) for k in ("left_hand", "right_hand")}
 
 
-__all__ = ["Assets", "LandmarkEmbedding", "RomeData", "cache_root", "SYNTHETIC_MARKER"]
+__all__ = ["SYNTHETIC_MARKER", "Assets", "LandmarkEmbedding", "RomeData", "cache_root"]

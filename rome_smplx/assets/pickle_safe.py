@@ -348,7 +348,7 @@ def load_npy(path: str | Path) -> Any:
             zf = zipfile.ZipFile(io.BytesIO(data))
             out = {}
             for name in zf.namelist():
-                key = name[:-4] if name.endswith(".npy") else name
+                key = name.removesuffix(".npy")
                 with zf.open(name) as member:
                     out[key] = _read_npy_stream(io.BytesIO(member.read()), f"{where}[{key}]")
             return out
@@ -362,4 +362,4 @@ def load_npy(path: str | Path) -> Any:
     return arr
 
 
-__all__ = ["load_pickle", "load_npy", "loads_restricted", "RestrictedUnpickler", "ChumpyStandIn"]
+__all__ = ["ChumpyStandIn", "RestrictedUnpickler", "load_npy", "load_pickle", "loads_restricted"]

@@ -146,15 +146,15 @@ def check_checkpoint_header(path: str | Path) -> None:
 
 
 __all__ = [
+    "as_index_array",
+    "check_checkpoint_header",
     "check_file",
+    "load_npy_any",
+    "read_index_list",
     "read_model_file",
     "read_pickle_any",
-    "read_index_list",
-    "as_index_array",
-    "to_numpy",
     "read_tensor_file",
-    "check_checkpoint_header",
-    "load_npy_any",
+    "to_numpy",
 ]
 
 

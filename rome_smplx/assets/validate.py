@@ -18,7 +18,7 @@ expressions, which cannot represent PIXIE's 200 betas + 50 expressions or DECA's
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -76,12 +76,12 @@ class Collector:
     def array(
         self,
         data: Any,
-        key: Optional[str],
+        key: str | None,
         kind: str,
-        ndim: Optional[int | tuple[int, ...]] = None,
+        ndim: int | tuple[int, ...] | None = None,
         required: bool = True,
-        label: Optional[str] = None,
-    ) -> Optional[np.ndarray]:
+        label: str | None = None,
+    ) -> np.ndarray | None:
         """``data[key]`` (or ``data`` itself when ``key`` is None) as a checked ndarray.
 
         Args:
@@ -125,7 +125,7 @@ class Collector:
             return arr.astype(np.int64)
         raise ValueError(kind)  # programming error, not a file problem
 
-    def shape(self, arr: Optional[np.ndarray], name: str, want: tuple, what: str = "") -> bool:
+    def shape(self, arr: np.ndarray | None, name: str, want: tuple, what: str = "") -> bool:
         """Check ``arr.shape`` against ``want`` (``None`` = free); record an issue when it differs."""
         if arr is None:
             return False
@@ -135,7 +135,7 @@ class Collector:
             return False
         return True
 
-    def in_range(self, arr: Optional[np.ndarray], name: str, hi: Optional[int], what: str) -> bool:
+    def in_range(self, arr: np.ndarray | None, name: str, hi: int | None, what: str) -> bool:
         """Check integer ``arr`` lies in ``[0, hi)``."""
         if arr is None:
             return False
@@ -149,7 +149,7 @@ class Collector:
         return True
 
 
-def _parents_ok(c: Collector, kintree: np.ndarray, name: str) -> Optional[np.ndarray]:
+def _parents_ok(c: Collector, kintree: np.ndarray, name: str) -> np.ndarray | None:
     parents = kintree[0].astype(np.int64).copy()
     parents[0] = -1  # smplx forces the root's parent (often uint32 max) to -1
     idx = np.arange(len(parents))
@@ -272,16 +272,16 @@ def validate_flame(raw: dict) -> tuple[dict, list[Issue]]:
 class Embedding:
     """Landmark embedding arrays (numpy) as read from RingNet or DECA files."""
 
-    static_faces: Optional[np.ndarray] = None
-    static_bary: Optional[np.ndarray] = None
-    dynamic_faces: Optional[np.ndarray] = None
-    dynamic_bary: Optional[np.ndarray] = None
-    full_faces: Optional[np.ndarray] = None
-    full_bary: Optional[np.ndarray] = None
+    static_faces: np.ndarray | None = None
+    static_bary: np.ndarray | None = None
+    dynamic_faces: np.ndarray | None = None
+    dynamic_bary: np.ndarray | None = None
+    full_faces: np.ndarray | None = None
+    full_bary: np.ndarray | None = None
     extra: dict = field(default_factory=dict)
 
 
-def _static(c: Collector, raw: Any, fk: str, bk: str, nf: Optional[int]) -> tuple:
+def _static(c: Collector, raw: Any, fk: str, bk: str, nf: int | None) -> tuple:
     fi = c.array(raw, fk, "int", (1, 2))
     if fi is not None and fi.ndim == 2 and fi.shape[0] == 1:
         fi = fi[0]
@@ -294,7 +294,7 @@ def _static(c: Collector, raw: Any, fk: str, bk: str, nf: Optional[int]) -> tupl
     return (fi, fb) if ok else (None, None)
 
 
-def _dynamic(c: Collector, raw: Any, fk: str, bk: str, nf: Optional[int]) -> tuple:
+def _dynamic(c: Collector, raw: Any, fk: str, bk: str, nf: int | None) -> tuple:
     fi = c.array(raw, fk, "int", 2)
     fb = c.array(raw, bk, "float", 3)
     ok = c.shape(fi, f"key '{fk}'", (NUM_YAW_BINS, NUM_CONTOUR_LANDMARKS), " (79 yaw bins x 17 contour points)")
@@ -310,7 +310,7 @@ def _need_dict(c: Collector, raw: Any) -> bool:
     return True
 
 
-def validate_static_embedding(raw: Any, num_faces: Optional[int]) -> tuple[Embedding, list[Issue]]:
+def validate_static_embedding(raw: Any, num_faces: int | None) -> tuple[Embedding, list[Issue]]:
     """RingNet ``flame_static_embedding.pkl``: ``lmk_face_idx`` (51,), ``lmk_b_coords`` (51, 3)."""
     c = Collector()
     emb = Embedding()
@@ -319,7 +319,7 @@ def validate_static_embedding(raw: Any, num_faces: Optional[int]) -> tuple[Embed
     return emb, c.issues
 
 
-def validate_dynamic_embedding(raw: Any, num_faces: Optional[int]) -> tuple[Embedding, list[Issue]]:
+def validate_dynamic_embedding(raw: Any, num_faces: int | None) -> tuple[Embedding, list[Issue]]:
     """RingNet ``flame_dynamic_embedding.npy``: lists of 79 arrays, (79, 17) and (79, 17, 3)."""
     c = Collector()
     emb = Embedding()
@@ -328,7 +328,7 @@ def validate_dynamic_embedding(raw: Any, num_faces: Optional[int]) -> tuple[Embe
     return emb, c.issues
 
 
-def validate_deca_embedding(raw: Any, num_faces: Optional[int]) -> tuple[Embedding, list[Issue]]:
+def validate_deca_embedding(raw: Any, num_faces: int | None) -> tuple[Embedding, list[Issue]]:
     """DECA ``landmark_embedding.npy``: static (51), dynamic (79, 17) and optional full 68 points."""
     c = Collector()
     emb = Embedding()
@@ -353,7 +353,7 @@ def validate_deca_embedding(raw: Any, num_faces: Optional[int]) -> tuple[Embeddi
     return emb, c.issues
 
 
-def validate_correspondence(raw: Any, num_flame: Optional[int], num_smplx: Optional[int]):
+def validate_correspondence(raw: Any, num_flame: int | None, num_smplx: int | None):
     """``SMPL-X__FLAME_vertex_ids.npy``: (N_flame,) integer SMPL-X vertex indices."""
     c = Collector()
     arr = c.array(raw, None, "int", 1, label="correspondence array")
@@ -365,7 +365,7 @@ def validate_correspondence(raw: Any, num_flame: Optional[int], num_smplx: Optio
     return None, c.issues
 
 
-def validate_index_list(raw: Any, num_vertices: Optional[int], label: str):
+def validate_index_list(raw: Any, num_vertices: int | None, label: str):
     """A ROME ``*_list.pkl``: 1-D integer FLAME vertex indices."""
     c = Collector()
     arr = c.array(raw, None, "int", 1, label=label)
@@ -378,8 +378,8 @@ def validate_index_list(raw: Any, num_vertices: Optional[int], label: str):
 
 
 def validate_faces_tensor(
-    raw: Any, hi: Optional[int], label: str, what: str, min_faces: Optional[int] = None
-) -> tuple[Optional[np.ndarray], list[Issue]]:
+    raw: Any, hi: int | None, label: str, what: str, min_faces: int | None = None
+) -> tuple[np.ndarray | None, list[Issue]]:
     """A ROME face tensor: (1, F, 3) or (F, 3) integers in ``[0, hi)``."""
     c = Collector()
     arr = c.array(raw, None, "int", (2, 3), label=label)
@@ -496,22 +496,22 @@ class AssetReport:
 
 
 __all__ = [
-    "Issue",
-    "Collector",
-    "Embedding",
+    "NUM_CONTOUR_LANDMARKS",
+    "NUM_STATIC_LANDMARKS",
+    "NUM_YAW_BINS",
     "AssetEntry",
     "AssetReport",
-    "validate_smplx",
-    "validate_flame",
-    "validate_static_embedding",
-    "validate_dynamic_embedding",
-    "validate_deca_embedding",
-    "validate_correspondence",
-    "validate_index_list",
-    "validate_faces_tensor",
-    "validate_float_tensor",
+    "Collector",
+    "Embedding",
+    "Issue",
     "check_orthonormal",
-    "NUM_STATIC_LANDMARKS",
-    "NUM_CONTOUR_LANDMARKS",
-    "NUM_YAW_BINS",
+    "validate_correspondence",
+    "validate_deca_embedding",
+    "validate_dynamic_embedding",
+    "validate_faces_tensor",
+    "validate_flame",
+    "validate_float_tensor",
+    "validate_index_list",
+    "validate_smplx",
+    "validate_static_embedding",
 ]

@@ -105,7 +105,7 @@ class FlameModel(nn.Module):
         self.register_buffer("dynamic_lmk_bary_coords", f32(embedding.dynamic_bary))
 
     @classmethod
-    def from_assets(cls, assets: "Assets", num_shape: int = 100, num_expression: int = 50) -> "FlameModel":
+    def from_assets(cls, assets: Assets, num_shape: int = 100, num_expression: int = 50) -> FlameModel:
         """Build from validated asset arrays (counts from the files; DECA uses 100 shape / 50 expression)."""
         return cls(assets.flame_data(), assets.landmark_embedding(), num_shape, num_expression)
 

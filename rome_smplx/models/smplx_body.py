@@ -46,8 +46,8 @@ class SmplxModel(nn.Module):
 
     @classmethod
     def from_assets(
-        cls, assets: "Assets", num_betas: int = 200, num_expression_coeffs: int = 50, **kwargs: Any
-    ) -> "SmplxModel":
+        cls, assets: Assets, num_betas: int = 200, num_expression_coeffs: int = 50, **kwargs: Any
+    ) -> SmplxModel:
         """Build from an asset folder (``kwargs`` go to :meth:`Assets.smplx_layer`)."""
         layer = assets.smplx_layer(num_betas=num_betas, num_expression_coeffs=num_expression_coeffs, **kwargs)
         return cls(layer, num_betas, num_expression_coeffs)

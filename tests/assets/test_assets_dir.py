@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from rome_smplx.assets import Assets, AssetReport
+from rome_smplx.assets import AssetReport, Assets
 from rome_smplx.assets.core import SYNTHETIC_MARKER
 from rome_smplx.errors import AssetError
 

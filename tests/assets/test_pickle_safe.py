@@ -82,7 +82,7 @@ def _chumpy_pickle(obj_factory, protocol):
     class Ch:
         pass
 
-    class add:  # noqa: N801 - chumpy's class name
+    class add:
         pass
 
     Ch.__module__, Ch.__qualname__ = "chumpy.ch", "Ch"

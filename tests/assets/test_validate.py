@@ -47,7 +47,7 @@ def test_synthetic_files_are_valid(raw):
 def test_smplx_missing_key_is_named(raw, key):
     d = dict(raw["smplx"])
     del d[key]
-    out, issues = va.validate_smplx(d)
+    _, issues = va.validate_smplx(d)
     assert any(f"'{key}'" in r and "missing" in r for r in _invalid(issues)), issues
 
 
