@@ -15,8 +15,11 @@ same arrays, and the written files are byte-identical.
 
 from __future__ import annotations
 
+import io
 import logging
 import pickle
+import re
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +33,7 @@ from rome_smplx.assets.synthetic._mesh import (
     smoothstep,
 )
 from rome_smplx.errors import InputError
-from rome_smplx.io.atomic import atomic_path
+from rome_smplx.io.atomic import atomic_path, write_bytes_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +189,9 @@ def _head_point(alpha: np.ndarray, phi: np.ndarray) -> np.ndarray:
     d = np.stack([np.sin(alpha) * np.sin(phi), np.cos(alpha), np.sin(alpha) * np.cos(phi)], axis=-1)
     r = _ellipsoid_radius(d)
     # fill the lower face forward (the jaw and chin sit in front of a plain ellipsoid)
-    r = r + 0.013 * gauss(alpha, np.deg2rad(127.0), np.deg2rad(15.0)) * gauss(phi, 0.0, 0.55)
+    r = r + 0.008 * gauss(alpha, np.deg2rad(125.0), np.deg2rad(15.0)) * gauss(phi, 0.0, 0.55)
+    # a steeper forehead
+    r = r + 0.007 * gauss(alpha, np.deg2rad(48.0), np.deg2rad(14.0)) * gauss(phi, 0.0, 0.6)
     return d * r[..., None]
 
 
@@ -221,11 +226,12 @@ def _base_grid(lay: _Layout) -> tuple[np.ndarray, np.ndarray]:
 
 def _nose_field(p: np.ndarray) -> np.ndarray:
     x, y = p[..., 0], p[..., 1]
-    s = np.clip((0.040 - y) / 0.050, 0.0, 1.2)
-    above = 0.026 * np.clip(s, 0.0, 1.0) ** 1.6
-    below = 0.026 * np.exp(-0.5 * ((y + 0.010) / 0.0055) ** 2)
+    s = np.clip((0.036 - y) / 0.046, 0.0, 1.2)
+    tip = 0.022
+    above = tip * np.clip(s, 0.0, 1.0) ** 1.5 * (1.0 - 0.12 * np.exp(-0.5 * ((y + 0.006) / 0.004) ** 2))
+    below = tip * 0.88 * np.exp(-0.5 * ((y + 0.010) / 0.0065) ** 2)
     h = np.where(y >= -0.010, above, below)
-    sx = 0.0055 + 0.0065 * s
+    sx = 0.0065 + 0.0075 * s
     lateral = np.exp(-0.5 * (x / sx) ** 2)
     alae = 0.0075 * np.exp(-0.5 * (((np.abs(x) - 0.0135) / 0.0045) ** 2 + ((y + 0.013) / 0.0055) ** 2))
     return (h * lateral + alae) * smoothstep(p[..., 2], 0.02, 0.06)
@@ -251,7 +257,7 @@ def _features(p: np.ndarray, mouth_y: float, with_sockets: bool = True) -> np.nd
     dx = np.zeros_like(x)
     dz += 0.006 * gauss(y, 0.052, 0.0075) * smoothstep(ax, 0.068, 0.030) * front  # brow ridge
     if with_sockets:
-        dz -= 0.0085 * np.exp(-0.5 * (((ax - _EYE_X) / 0.0125) ** 2 + ((y - _EYE_Y) / 0.0095) ** 2)) * front
+        dz -= 0.0105 * np.exp(-0.5 * (((ax - _EYE_X) / 0.0135) ** 2 + ((y - _EYE_Y) / 0.0100) ** 2)) * front
     dz += _nose_field(p)
     # lips, philtrum, groove under the lower lip, chin
     dz += 0.0055 * gauss(y, mouth_y + 0.0055, 0.0042) * gauss(x, 0.0, 0.017) * front
@@ -387,7 +393,7 @@ def build_head(num_vertices: int = FLAME_NUM_VERTICES, seed: int = 0) -> Synthet
         dist = np.where(front_mask, np.hypot(bcat[:, 0] - q[0], bcat[:, 1] - q[1]), np.inf)
         near = int(np.argmin(dist))
         z_surf = bcat[near, 2] + _features(bcat[near], mouth_y, with_sockets=False)[2]
-        eye_centres.append(np.array([q[0], q[1], z_surf - 0.0112]))
+        eye_centres.append(np.array([q[0], q[1], z_surf - 0.0135]))
     eye_faces, eye_verts, eye_polar = [], [], []
     eye_ranges = []
     for cen in eye_centres:
@@ -898,10 +904,49 @@ def _landmarks(v: np.ndarray, faces: np.ndarray, ctx: dict, points: dict) -> dic
 # writers
 
 
+class _Py2Pickler(pickle._Pickler):
+    """Protocol-2 pickler that writes ``bytes`` as Python 2 strings (``BINSTRING``), the layout of
+    the FLAME and RingNet files, which were pickled by Python 2. Readers need
+    ``encoding='latin1'`` (as ``smplx`` passes); numpy rebuilds its arrays from the latin-1 text.
+    Python 3's own protocol 2 would re-encode every array buffer as UTF-8 text (about 1.4x larger).
+    """
+
+    dispatch = pickle._Pickler.dispatch.copy()
+
+    def _save_bytes_py2(self, obj: bytes) -> None:
+        n = len(obj)
+        if n < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([n]) + obj)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", n) + obj)
+        self.memoize(obj)
+
+    dispatch[bytes] = _save_bytes_py2
+
+
 def _dump_pickle(obj, path: Path, protocol: int) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            pickle.dump(obj, fh, protocol=protocol)
+    buf = io.BytesIO()
+    if protocol == 2:
+        _Py2Pickler(buf, protocol=2).dump(obj)
+    else:
+        pickle.dump(obj, buf, protocol=protocol)
+    write_bytes_atomic(path, buf.getvalue())
+
+
+_STORAGE_KEY = re.compile(rb"Storage\nq\x01X(....)")
+
+
+def _stable_storage_keys(blob: bytes) -> bytes:
+    """Replace the per-process storage keys (memory addresses) that pickled torch tensors carry
+    by zeros of the same length, so the same tensors always pickle to the same bytes."""
+    out = blob
+    for m in _STORAGE_KEY.finditer(blob):
+        length = int.from_bytes(m.group(1), "little")
+        start = m.end()
+        key = blob[start:start + length]
+        if key.isdigit():
+            out = out.replace(b"X" + m.group(1) + key, b"X" + m.group(1) + b"0" * length)
+    return out
 
 
 def write_flame_files(head: SyntheticHead, flame_dir: Path) -> None:
@@ -953,8 +998,9 @@ def write_flame_files(head: SyntheticHead, flame_dir: Path) -> None:
         "full_lmk_faces_idx": head.full_lmk_faces_idx.astype(np.int64)[None],
         "full_lmk_bary_coords": head.full_lmk_bary_coords.astype(np.float32)[None],
     }
-    with atomic_path(flame_dir / "landmark_embedding.npy") as tmp:
-        np.save(tmp, np.array(deca, dtype=object), allow_pickle=True)
+    buf = io.BytesIO()
+    np.save(buf, np.array(deca, dtype=object), allow_pickle=True)
+    write_bytes_atomic(flame_dir / "landmark_embedding.npy", _stable_storage_keys(buf.getvalue()))
     logger.info("wrote synthetic FLAME files (%d vertices) to %s", n, flame_dir)
 
 
