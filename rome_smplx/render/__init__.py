@@ -14,17 +14,17 @@ from rome_smplx.render.cameras import (
 from rome_smplx.render.raster import Fragments, interpolate, rasterize, soft_silhouette
 
 __all__ = [
+    "Fragments",
     "PerspectiveCamera",
     "deca_project",
-    "pixie_project",
-    "rome_project",
-    "flip_frame_points",
     "flip_frame_camera",
+    "flip_frame_points",
     "flip_frame_rotation",
+    "interpolate",
     "ndc_to_pixels",
     "pixels_to_ndc",
-    "Fragments",
+    "pixie_project",
     "rasterize",
-    "interpolate",
+    "rome_project",
     "soft_silhouette",
 ]

@@ -28,8 +28,8 @@ Each of these flips is its own inverse.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from torch import Tensor
@@ -37,18 +37,18 @@ from torch import Tensor
 from rome_smplx.errors import InputError
 
 __all__ = [
+    "PerspectiveCamera",
     "deca_project",
+    "flip_frame_camera",
+    "flip_frame_points",
+    "flip_frame_rotation",
+    "ndc_to_pixels",
+    "ndc_to_pytorch3d",
+    "pixel_centers_ndc",
+    "pixels_to_ndc",
     "pixie_project",
     "rome_project",
     "rotate_about_joint",
-    "ndc_to_pixels",
-    "pixels_to_ndc",
-    "pixel_centers_ndc",
-    "ndc_to_pytorch3d",
-    "flip_frame_points",
-    "flip_frame_camera",
-    "flip_frame_rotation",
-    "PerspectiveCamera",
 ]
 
 
@@ -192,7 +192,9 @@ def flip_frame_camera(cam: Tensor) -> Tensor:
         (..., 3) camera of the other frame (its own inverse).
     """
     if not isinstance(cam, Tensor) or cam.shape[-1] != 3:
-        raise InputError(f"cam: expected a tensor of shape (..., 3), found {getattr(cam, 'shape', type(cam))}")
+        raise InputError(
+            f"cam: expected a tensor of shape (..., 3), found {getattr(cam, 'shape', type(cam))}"
+        )
     return cam * cam.new_tensor([1.0, 1.0, -1.0])
 
 
@@ -230,7 +232,9 @@ def ndc_to_pixels(xy: Tensor, H: int, W: int) -> Tensor:
     """
     H, W = _check_size((H, W))
     if not isinstance(xy, Tensor) or xy.shape[-1] not in (2, 3):
-        raise InputError(f"xy: expected a tensor of shape (..., 2) or (..., 3), found {getattr(xy, 'shape', None)}")
+        raise InputError(
+            f"xy: expected a tensor of shape (..., 2) or (..., 3), found {getattr(xy, 'shape', None)}"
+        )
     scale = xy.new_tensor([W / 2.0, H / 2.0])
     uv = (xy[..., :2] + 1.0) * scale
     return torch.cat([uv, xy[..., 2:]], dim=-1)
@@ -248,7 +252,9 @@ def pixels_to_ndc(uv: Tensor, H: int, W: int) -> Tensor:
     """
     H, W = _check_size((H, W))
     if not isinstance(uv, Tensor) or uv.shape[-1] not in (2, 3):
-        raise InputError(f"uv: expected a tensor of shape (..., 2) or (..., 3), found {getattr(uv, 'shape', None)}")
+        raise InputError(
+            f"uv: expected a tensor of shape (..., 2) or (..., 3), found {getattr(uv, 'shape', None)}"
+        )
     scale = uv.new_tensor([2.0 / W, 2.0 / H])
     return torch.cat([uv[..., :2] * scale - 1.0, uv[..., 2:]], dim=-1)
 
@@ -307,7 +313,7 @@ class PerspectiveCamera:
         at: Tensor,
         up: Tensor | None = None,
         fov_y: float = 30.0,
-    ) -> "PerspectiveCamera":
+    ) -> PerspectiveCamera:
         """Build a camera at ``eye`` looking at ``at`` with ``up`` pointing up in the image.
 
         Args:
@@ -365,6 +371,6 @@ class PerspectiveCamera:
         xy = pv[..., :2] * pv.new_tensor([f * H / W, f]) / z
         return torch.cat([xy, z], dim=-1)
 
-    def to(self, *args, **kwargs) -> "PerspectiveCamera":
+    def to(self, *args, **kwargs) -> PerspectiveCamera:
         """Move the camera's tensors like :meth:`torch.Tensor.to`."""
         return PerspectiveCamera(R=self.R.to(*args, **kwargs), T=self.T.to(*args, **kwargs), fov_y=self.fov_y)

@@ -49,7 +49,9 @@ def test_deca_projection_matches_formula():
     expected = torch.tensor([[[3.0, -2.0, -6.0], [0.0, 1.5, 2.0]]], dtype=torch.float64)
     torch.testing.assert_close(out, expected)
     # PIXIE's projection is the same without the y/z flip
-    torch.testing.assert_close(pixie_project(v, cam), expected * torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64))
+    torch.testing.assert_close(
+        pixie_project(v, cam), expected * torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64)
+    )
 
 
 def test_pixie_of_flipped_frame_equals_deca(data):
@@ -59,7 +61,9 @@ def test_pixie_of_flipped_frame_equals_deca(data):
     torch.testing.assert_close(a, b)
     # and back: DECA of the y-up version of a PIXIE-frame mesh equals PIXIE's projection
     w = flip_frame_points(v)
-    torch.testing.assert_close(pixie_project(w, cam), deca_project(flip_frame_points(w), flip_frame_camera(cam)))
+    torch.testing.assert_close(
+        pixie_project(w, cam), deca_project(flip_frame_points(w), flip_frame_camera(cam))
+    )
 
 
 def test_frame_flips_are_involutions(data):
@@ -136,7 +140,10 @@ def test_ndc_to_pytorch3d_matches_its_pixel_centres():
 
 def test_perspective_camera_analytic():
     cam = PerspectiveCamera.look_at(
-        torch.tensor([0.0, 0.0, 5.0]), torch.tensor([0.0, 0.0, 0.0]), torch.tensor([0.0, 1.0, 0.0]), fov_y=60.0
+        torch.tensor([0.0, 0.0, 5.0]),
+        torch.tensor([0.0, 0.0, 0.0]),
+        torch.tensor([0.0, 1.0, 0.0]),
+        fov_y=60.0,
     )
     half = math.tan(math.radians(30.0))
     pts = torch.tensor([[[0.0, 0.0, 0.0], [0.0, 2.0 * half, 3.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]])
@@ -166,8 +173,12 @@ def test_perspective_camera_matches_pytorch3d():
     # pytorch3d's NDC has +x left and +y up
     torch.testing.assert_close(ours[..., 0], -ref[..., 0], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(ours[..., 1], -ref[..., 1], atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(ours[..., 2], FoVPerspectiveCameras(R=R, T=T).get_world_to_view_transform()
-                               .transform_points(pts)[..., 2], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        ours[..., 2],
+        FoVPerspectiveCameras(R=R, T=T).get_world_to_view_transform().transform_points(pts)[..., 2],
+        atol=1e-5,
+        rtol=1e-5,
+    )
 
 
 def test_bad_inputs_raise_input_error():

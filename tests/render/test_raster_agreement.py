@@ -16,14 +16,45 @@ def icosphere(level: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Unit icosphere: (V, 3) float64 vertices and (F, 3) faces (20 * 4**level faces)."""
     t = (1 + 5**0.5) / 2
     v = torch.tensor(
-        [[-1, t, 0], [1, t, 0], [-1, -t, 0], [1, -t, 0], [0, -1, t], [0, 1, t],
-         [0, -1, -t], [0, 1, -t], [t, 0, -1], [t, 0, 1], [-t, 0, -1], [-t, 0, 1]],
+        [
+            [-1, t, 0],
+            [1, t, 0],
+            [-1, -t, 0],
+            [1, -t, 0],
+            [0, -1, t],
+            [0, 1, t],
+            [0, -1, -t],
+            [0, 1, -t],
+            [t, 0, -1],
+            [t, 0, 1],
+            [-t, 0, -1],
+            [-t, 0, 1],
+        ],
         dtype=torch.float64,
     )
     f = torch.tensor(
-        [[0, 11, 5], [0, 5, 1], [0, 1, 7], [0, 7, 10], [0, 10, 11], [1, 5, 9], [5, 11, 4], [11, 10, 2],
-         [10, 7, 6], [7, 1, 8], [3, 9, 4], [3, 4, 2], [3, 2, 6], [3, 6, 8], [3, 8, 9], [4, 9, 5],
-         [2, 4, 11], [6, 2, 10], [8, 6, 7], [9, 8, 1]]
+        [
+            [0, 11, 5],
+            [0, 5, 1],
+            [0, 1, 7],
+            [0, 7, 10],
+            [0, 10, 11],
+            [1, 5, 9],
+            [5, 11, 4],
+            [11, 10, 2],
+            [10, 7, 6],
+            [7, 1, 8],
+            [3, 9, 4],
+            [3, 4, 2],
+            [3, 2, 6],
+            [3, 6, 8],
+            [3, 8, 9],
+            [4, 9, 5],
+            [2, 4, 11],
+            [6, 2, 10],
+            [8, 6, 7],
+            [9, 8, 1],
+        ]
     )
     v = v / v.norm(dim=1, keepdim=True)
     for _ in range(level):
@@ -34,8 +65,12 @@ def icosphere(level: int) -> tuple[torch.Tensor, torch.Tensor]:
         v = torch.cat([v, mid / mid.norm(dim=1, keepdim=True)])
         a, b, c = inv[:F] + n0, inv[F : 2 * F] + n0, inv[2 * F :] + n0
         f = torch.cat(
-            [torch.stack([f[:, 0], a, c], 1), torch.stack([f[:, 1], b, a], 1),
-             torch.stack([f[:, 2], c, b], 1), torch.stack([a, b, c], 1)]
+            [
+                torch.stack([f[:, 0], a, c], 1),
+                torch.stack([f[:, 1], b, a], 1),
+                torch.stack([f[:, 2], c, b], 1),
+                torch.stack([a, b, c], 1),
+            ]
         )
     return v, f
 
@@ -43,7 +78,9 @@ def icosphere(level: int) -> tuple[torch.Tensor, torch.Tensor]:
 def sphere_batch() -> tuple[torch.Tensor, torch.Tensor]:
     v, f = icosphere(2)
     a = v * 0.8 + torch.tensor([0.05, -0.02, 2.0], dtype=torch.float64)
-    b = v * torch.tensor([0.6, 0.9, 0.7], dtype=torch.float64) + torch.tensor([-0.1, 0.05, 3.0], dtype=torch.float64)
+    b = v * torch.tensor([0.6, 0.9, 0.7], dtype=torch.float64) + torch.tensor(
+        [-0.1, 0.05, 3.0], dtype=torch.float64
+    )
     return torch.stack([a, b]).float(), f
 
 
@@ -56,7 +93,9 @@ def random_batch(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     ang = torch.rand(2, n, 1, generator=g) * 2 * math.pi + torch.tensor([0.0, 2.1, 4.2])
     ang = ang + (torch.rand(2, n, 3, generator=g) - 0.5) * 0.5
     rad = 0.12 + 0.1 * torch.rand(2, n, 3, generator=g)
-    offs = torch.stack([rad * torch.cos(ang), rad * torch.sin(ang), (torch.rand(2, n, 3, generator=g) - 0.5) * 0.2], -1)
+    offs = torch.stack(
+        [rad * torch.cos(ang), rad * torch.sin(ang), (torch.rand(2, n, 3, generator=g) - 0.5) * 0.2], -1
+    )
     return (c + offs).reshape(2, n * 3, 3), torch.arange(n * 3).reshape(n, 3)
 
 
@@ -138,5 +177,8 @@ def test_auto_backend_and_dtype_round_trip():
     v, f = sphere_batch()
     fr = rasterize(v.double(), f, (32, 32), backend="pytorch3d")
     assert fr.bary_coords.dtype == torch.float64 and fr.pix_to_face.dtype == torch.int64
-    assert math.isclose(float(fr.mask.float().mean()), float(rasterize(v, f, (32, 32), backend="torch").mask.float().mean()),
-                        abs_tol=2e-3)
+    assert math.isclose(
+        float(fr.mask.float().mean()),
+        float(rasterize(v, f, (32, 32), backend="torch").mask.float().mean()),
+        abs_tol=2e-3,
+    )

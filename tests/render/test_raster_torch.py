@@ -7,7 +7,6 @@ import math
 import pytest
 import torch
 
-import rome_smplx.render.raster.torch_backend as torch_backend
 from rome_smplx.errors import BackendError, InputError
 from rome_smplx.render.cameras import pixel_centers_ndc
 from rome_smplx.render.raster import (
@@ -17,6 +16,7 @@ from rome_smplx.render.raster import (
     resolve_backend,
     sigmoid_alpha,
     soft_silhouette,
+    torch_backend,
 )
 
 
@@ -25,12 +25,16 @@ def brute_force(verts, faces, H, W, K, blur):
     """Dense float64 (pixels x faces) rasteriser with pytorch3d's rules, one batch element."""
     verts = verts.double()
     m = min(H, W)
-    c = pixel_centers_ndc(H, W, dtype=torch.float64).reshape(-1, 2) * torch.tensor([W / m, H / m], dtype=torch.float64)
+    c = pixel_centers_ndc(H, W, dtype=torch.float64).reshape(-1, 2) * torch.tensor(
+        [W / m, H / m], dtype=torch.float64
+    )
     v = verts[faces] * torch.tensor([W / m, H / m, 1.0], dtype=torch.float64)  # (F, 3, 3) isotropic units
     p = c[:, None, :]  # (P, 1, 2)
 
     def edge(p, a, b):
-        return (p[..., 0] - a[..., 0]) * (b[..., 1] - a[..., 1]) - (p[..., 1] - a[..., 1]) * (b[..., 0] - a[..., 0])
+        return (p[..., 0] - a[..., 0]) * (b[..., 1] - a[..., 1]) - (p[..., 1] - a[..., 1]) * (
+            b[..., 0] - a[..., 0]
+        )
 
     v0, v1, v2 = v[None, :, 0, :2], v[None, :, 1, :2], v[None, :, 2, :2]
     area = edge(v2, v0, v1)
@@ -51,9 +55,14 @@ def brute_force(verts, faces, H, W, K, blur):
     sel_ok = torch.gather(ok, 1, order)
     p2f = torch.where(sel_ok, order, torch.full_like(order, -1))
     dist = torch.where(inside, -d, d)
-    take = lambda t: torch.where(sel_ok, torch.gather(t, 1, order), torch.full_like(order, -1, dtype=t.dtype))  # noqa: E731
+    take = lambda t: torch.where(sel_ok, torch.gather(t, 1, order), torch.full_like(order, -1, dtype=t.dtype))
     bary = torch.stack([take(w[..., i]) for i in range(3)], -1)
-    return p2f.reshape(H, W, K), bary.reshape(H, W, K, 3), take(z).reshape(H, W, K), take(dist).reshape(H, W, K)
+    return (
+        p2f.reshape(H, W, K),
+        bary.reshape(H, W, K, 3),
+        take(z).reshape(H, W, K),
+        take(dist).reshape(H, W, K),
+    )
 
 
 def random_soup(n_faces, generator, size=0.35, dtype=torch.float64):
@@ -69,7 +78,9 @@ def random_soup(n_faces, generator, size=0.35, dtype=torch.float64):
 # ------------------------------------------------------------------------------------ analytic
 def test_single_triangle_pixel_count_equals_area():
     H, W = 64, 96
-    v = torch.tensor([[[-0.8123, -0.7071, 1.0], [0.9137, -0.2213, 1.5], [-0.1029, 0.8532, 2.0]]], dtype=torch.float64)
+    v = torch.tensor(
+        [[[-0.8123, -0.7071, 1.0], [0.9137, -0.2213, 1.5], [-0.1029, 0.8532, 2.0]]], dtype=torch.float64
+    )
     f = torch.tensor([[0, 1, 2]])
     fr = rasterize(v, f, (H, W), backend="torch")
     count = int((fr.pix_to_face[..., 0] == 0).sum())
@@ -85,7 +96,16 @@ def test_single_triangle_pixel_count_equals_area():
 
 def test_depth_ordering_of_overlapping_triangles():
     v = torch.tensor(
-        [[[-0.9, -0.9, 2.0], [0.9, -0.9, 2.0], [0.0, 0.9, 2.0], [-0.9, 0.9, 1.0], [0.9, 0.9, 1.0], [0.0, -0.9, 1.0]]]
+        [
+            [
+                [-0.9, -0.9, 2.0],
+                [0.9, -0.9, 2.0],
+                [0.0, 0.9, 2.0],
+                [-0.9, 0.9, 1.0],
+                [0.9, 0.9, 1.0],
+                [0.0, -0.9, 1.0],
+            ]
+        ]
     )
     f = torch.tensor([[0, 1, 2], [3, 4, 5]])
     fr = rasterize(v, f, (32, 32), faces_per_pixel=2, backend="torch")
@@ -126,7 +146,11 @@ def test_empty_image_and_no_faces():
     v = torch.tensor([[[2.0, 2.0, 1.0], [3.0, 2.0, 1.0], [2.0, 3.0, 1.0]]])  # off screen
     fr = rasterize(v, torch.tensor([[0, 1, 2]]), (16, 20), faces_per_pixel=4, backend="torch")
     assert fr.pix_to_face.shape == (1, 16, 20, 4)
-    assert bool((fr.pix_to_face == -1).all()) and bool((fr.zbuf == -1).all()) and bool((fr.bary_coords == -1).all())
+    assert (
+        bool((fr.pix_to_face == -1).all())
+        and bool((fr.zbuf == -1).all())
+        and bool((fr.bary_coords == -1).all())
+    )
     fr0 = rasterize(v, torch.zeros(0, 3, dtype=torch.int64), (8, 8), backend="torch")
     assert bool((fr0.pix_to_face == -1).all())
 
@@ -135,9 +159,15 @@ def test_faces_behind_camera_partially_offscreen_and_degenerate():
     v = torch.tensor(
         [
             [
-                [-0.5, -0.5, -1.0], [0.5, -0.5, 1.0], [0.0, 0.5, 1.0],  # one vertex behind: dropped
-                [-3.0, -0.2, 1.0], [0.3, -0.2, 1.0], [0.3, 0.6, 1.0],  # partly off screen: clipped
-                [-0.9, -0.9, 0.5], [0.0, 0.0, 0.5], [0.9, 0.9, 0.5],  # collinear: ignored
+                [-0.5, -0.5, -1.0],
+                [0.5, -0.5, 1.0],
+                [0.0, 0.5, 1.0],  # one vertex behind: dropped
+                [-3.0, -0.2, 1.0],
+                [0.3, -0.2, 1.0],
+                [0.3, 0.6, 1.0],  # partly off screen: clipped
+                [-0.9, -0.9, 0.5],
+                [0.0, 0.0, 0.5],
+                [0.9, 0.9, 0.5],  # collinear: ignored
             ]
         ],
         dtype=torch.float64,
@@ -266,7 +296,7 @@ def test_bad_inputs():
 
 
 def test_missing_pytorch3d_is_a_backend_error(monkeypatch):
-    import rome_smplx.render.raster.base as base
+    from rome_smplx.render.raster import base
 
     monkeypatch.setattr(base, "_pytorch3d_importable", lambda: False)
     assert resolve_backend("auto").name == "torch"

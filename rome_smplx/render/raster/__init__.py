@@ -23,15 +23,15 @@ from rome_smplx.render.raster.base import (
 from rome_smplx.render.raster.interp import interpolate
 
 __all__ = [
+    "DEFAULT_SIGMA",
+    "ROME_SOFT_BLUR_RADIUS",
     "Fragments",
     "RasterBackend",
-    "rasterize",
-    "interpolate",
-    "soft_silhouette",
-    "sigmoid_alpha",
     "available_backends",
-    "resolve_backend",
     "default_blur_radius",
-    "ROME_SOFT_BLUR_RADIUS",
-    "DEFAULT_SIGMA",
+    "interpolate",
+    "rasterize",
+    "resolve_backend",
+    "sigmoid_alpha",
+    "soft_silhouette",
 ]

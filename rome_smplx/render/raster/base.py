@@ -26,8 +26,9 @@ import dataclasses
 import importlib.util
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -37,16 +38,16 @@ from rome_smplx.errors import BackendError, InputError
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "DEFAULT_SIGMA",
+    "ROME_SOFT_BLUR_RADIUS",
     "Fragments",
     "RasterBackend",
-    "rasterize",
-    "soft_silhouette",
-    "sigmoid_alpha",
     "available_backends",
-    "resolve_backend",
     "default_blur_radius",
-    "ROME_SOFT_BLUR_RADIUS",
-    "DEFAULT_SIGMA",
+    "rasterize",
+    "resolve_backend",
+    "sigmoid_alpha",
+    "soft_silhouette",
 ]
 
 #: sigma (= gamma) of pytorch3d's default ``BlendParams``, used by ROME's soft silhouette.
@@ -76,7 +77,7 @@ class Fragments:
     bary_coords: Tensor
     zbuf: Tensor
     dists: Tensor
-    faces: Optional[Tensor] = None
+    faces: Tensor | None = None
     backend: str = ""
 
     @property
@@ -89,7 +90,7 @@ class Fragments:
         """(B, H, W) bool: pixels covered by at least one face."""
         return self.pix_to_face[..., 0] >= 0
 
-    def detach(self) -> "Fragments":
+    def detach(self) -> Fragments:
         """Fragments with every float tensor detached from the autograd graph."""
         return dataclasses.replace(
             self,
@@ -231,7 +232,9 @@ def rasterize(
     faces_b, size = _check_inputs(verts_ndc, faces, image_size, faces_per_pixel, blur_radius)
     impl = resolve_backend(backend)
     frags = impl.rasterize(verts_ndc, faces_b, size, int(faces_per_pixel), float(blur_radius))
-    return dataclasses.replace(frags, faces=faces.to(device=verts_ndc.device, dtype=torch.int64), backend=impl.name)
+    return dataclasses.replace(
+        frags, faces=faces.to(device=verts_ndc.device, dtype=torch.int64), backend=impl.name
+    )
 
 
 # ------------------------------------------------------------------------------ soft silhouette
@@ -267,7 +270,7 @@ def soft_silhouette(
     *,
     sigma: float = DEFAULT_SIGMA,
     faces_per_pixel: int = 10,
-    blur_radius: Optional[float] = None,
+    blur_radius: float | None = None,
     backend: str = "auto",
 ) -> Tensor:
     """Differentiable soft silhouette (SoftRas-style sigmoid blending of the K nearest faces).
@@ -291,6 +294,11 @@ def soft_silhouette(
     if blur_radius is None:
         blur_radius = default_blur_radius(sigma)
     frags = rasterize(
-        verts_ndc, faces, image_size, faces_per_pixel=faces_per_pixel, blur_radius=blur_radius, backend=backend
+        verts_ndc,
+        faces,
+        image_size,
+        faces_per_pixel=faces_per_pixel,
+        blur_radius=blur_radius,
+        backend=backend,
     )
     return sigmoid_alpha(frags, sigma)

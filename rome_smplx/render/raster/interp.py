@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 from torch import Tensor
 
@@ -13,7 +11,7 @@ from rome_smplx.render.raster.base import Fragments
 __all__ = ["interpolate"]
 
 
-def interpolate(fragments: Fragments, attrs: Tensor, faces: Optional[Tensor] = None) -> Tensor:
+def interpolate(fragments: Fragments, attrs: Tensor, faces: Tensor | None = None) -> Tensor:
     """Interpolate attributes at every pixel sample with the fragments' barycentric coordinates.
 
     ``out[b, i, j, k] = sum_c bary[b, i, j, k, c] * attr(corner c of face pix_to_face[b, i, j, k])``,
@@ -40,13 +38,17 @@ def interpolate(fragments: Fragments, attrs: Tensor, faces: Optional[Tensor] = N
         raise InputError(f"attrs: batch size {attrs.shape[0]} does not match the fragments' batch size {B}")
     if attrs.dim() == 4:
         if attrs.shape[2] != 3:
-            raise InputError(f"attrs: face-corner attributes must have shape (B, F, 3, C), found {tuple(attrs.shape)}")
+            raise InputError(
+                f"attrs: face-corner attributes must have shape (B, F, 3, C), found {tuple(attrs.shape)}"
+            )
         face_attrs = attrs
     else:
         if faces is None:
             faces = fragments.faces
         if faces is None:
-            raise InputError("interpolate: per-vertex attrs need faces; pass faces= or use fragments from rasterize()")
+            raise InputError(
+                "interpolate: per-vertex attrs need faces; pass faces= or use fragments from rasterize()"
+            )
         faces = faces.to(device=attrs.device, dtype=torch.int64)
         if faces.dim() == 2:
             faces = faces.unsqueeze(0).expand(B, -1, -1)

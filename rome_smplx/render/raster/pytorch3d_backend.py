@@ -30,7 +30,12 @@ class Pytorch3dBackend:
         return importlib.util.find_spec("pytorch3d") is not None
 
     def rasterize(
-        self, verts_ndc: Tensor, faces: Tensor, image_size: tuple[int, int], faces_per_pixel: int, blur_radius: float
+        self,
+        verts_ndc: Tensor,
+        faces: Tensor,
+        image_size: tuple[int, int],
+        faces_per_pixel: int,
+        blur_radius: float,
     ) -> Fragments:
         try:
             from pytorch3d.renderer.mesh.rasterize_meshes import rasterize_meshes

@@ -29,7 +29,7 @@ from torch import Tensor
 
 from rome_smplx.render.raster.base import Fragments
 
-__all__ = ["TorchBackend", "rasterize_torch", "CHUNK_CANDIDATES"]
+__all__ = ["CHUNK_CANDIDATES", "TorchBackend", "rasterize_torch"]
 
 #: Maximum number of candidate (face, pixel) pairs evaluated at once (bounds peak memory: roughly
 #: 100 bytes per candidate).
@@ -50,7 +50,12 @@ class TorchBackend:
         return True
 
     def rasterize(
-        self, verts_ndc: Tensor, faces: Tensor, image_size: tuple[int, int], faces_per_pixel: int, blur_radius: float
+        self,
+        verts_ndc: Tensor,
+        faces: Tensor,
+        image_size: tuple[int, int],
+        faces_per_pixel: int,
+        blur_radius: float,
     ) -> Fragments:
         return rasterize_torch(verts_ndc, faces, image_size, faces_per_pixel, blur_radius)
 
@@ -98,7 +103,6 @@ def _select(verts: Tensor, st: _Setup, K: int, blur: float) -> tuple[Tensor, Ten
     B, F, H, W = st.B, st.F, st.H, st.W
     dev = verts.device
     x, y, z = st.pixel_verts(verts, st.vidx)  # (G, 3) each
-    G = x.shape[0]
     x0, x1, x2 = x.unbind(1)
     y0, y1, y2 = y.unbind(1)
     z0, z1, z2 = z.unbind(1)
@@ -239,7 +243,9 @@ def _seg_dist2(px: Tensor, py: Tensor, ex: Tensor, ey: Tensor, eps: float) -> Te
     return torch.where(l2 > eps, d, dend)
 
 
-def _tri_dist2(dx: Tensor, dy: Tensor, e1x: Tensor, e1y: Tensor, e2x: Tensor, e2y: Tensor, eps: float) -> Tensor:
+def _tri_dist2(
+    dx: Tensor, dy: Tensor, e1x: Tensor, e1y: Tensor, e2x: Tensor, e2y: Tensor, eps: float
+) -> Tensor:
     """Squared distance from a point (dx, dy relative to v0) to the triangle's edges (pixel units)."""
     d01 = _seg_dist2(dx, dy, e1x, e1y, eps)
     d02 = _seg_dist2(dx, dy, e2x, e2y, eps)
@@ -281,7 +287,11 @@ def _values(verts: Tensor, st: _Setup, out_idx: Tensor, g: Tensor, K: int) -> tu
 
 
 def rasterize_torch(
-    verts_ndc: Tensor, faces: Tensor, image_size: tuple[int, int], faces_per_pixel: int = 1, blur_radius: float = 0.0
+    verts_ndc: Tensor,
+    faces: Tensor,
+    image_size: tuple[int, int],
+    faces_per_pixel: int = 1,
+    blur_radius: float = 0.0,
 ) -> Fragments:
     """Rasterise with the pure-PyTorch backend (inputs already validated).
 
