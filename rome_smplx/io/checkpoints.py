@@ -33,6 +33,17 @@ def _existing_file(path: str | os.PathLike) -> Path:
     return p
 
 
+def _unpickler_detail(text: str) -> str:
+    """The informative line of torch's weights-only unpickler message."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    for i, ln in enumerate(lines):
+        if "WeightsUnpickler error" in ln:
+            rest = ln.split("WeightsUnpickler error:", 1)[-1].strip()
+            rest = rest or (lines[i + 1] if i + 1 < len(lines) else ln)
+            return rest.split(" Please use", 1)[0]
+    return lines[0] if lines else "unpickling failed"
+
+
 def safe_torch_load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
     """``torch.load(path, weights_only=True)`` with clear errors.
 
@@ -44,11 +55,14 @@ def safe_torch_load(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         return torch.load(p, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(
-            f"{p}: refused to load: the file contains objects other than tensors and plain containers "
-            f"(a pickle payload); only weight files are accepted ({first})"
-        ) from None
+        text = str(exc)
+        detail = _unpickler_detail(text)
+        if "global" in text.lower():
+            raise CheckpointError(
+                f"{p}: refused to load: the file contains objects other than tensors and plain containers "
+                f"(a pickle payload); only weight files are accepted ({detail})"
+            ) from None
+        raise CheckpointError(f"{p}: not a readable torch checkpoint (corrupt?): {detail}") from None
     except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError, KeyError, IndexError) as exc:
         raise CheckpointError(
             f"{p}: not a readable torch checkpoint (truncated or corrupt?): {type(exc).__name__}: {exc}"
