@@ -407,6 +407,8 @@ class Assets:
                 add(spec.key, self._corr(), True)
             elif spec.folder == "rome" and spec.required:
                 add(spec.key, self._rome_file(spec.key), True)
+            elif spec.key == "head_template":
+                add(spec.key, self._head_template(), False)
             elif spec.key == "mano_smplx_correspondence":
                 add(spec.key, self._load(spec.key, lambda p: (_check_mano(rd.read_pickle_any(p)), [])), False)
             else:
@@ -484,6 +486,35 @@ class Assets:
             faces=t["faces"], uv_faces=t["uv_faces"], vertex_uvs=t["vertex_uvs"], basis=t["linear_basis"],
             mean_deform=t["mean_deform"],
         )
+
+    def _head_template(self) -> _Loaded:
+        def fn(p: Path):
+            uv, ft = rd.read_obj_uvs(p)
+            issues = []
+            uv_faces = self._rome_file("uv_faces").value
+            if uv_faces is not None and uv_faces.size and int(uv_faces.max()) >= uv.shape[0]:
+                issues.append(va.Issue(
+                    "invalid", f"has {uv.shape[0]} UV vertices but uvfaces_v2 indexes up to {int(uv_faces.max())}"
+                ))
+                return None, issues
+            return (uv, ft), issues
+
+        return self._load("head_template", fn)
+
+    def uv_layout(self) -> tuple[torch.Tensor, torch.Tensor] | tuple[None, None]:
+        """The UV layout ROME renders with: ``uv_coords`` (U, 2) in ROME's convention ``(2u - 1, -(2v - 1))``
+        (from ``flame/head_template.obj``) and ``uv_faces`` (F, 3) (``rome/uvfaces_v2.pth``).
+
+        Returns ``(None, None)`` when the optional template is absent; an invalid one raises
+        :class:`AssetError`.
+        """
+        loaded = self._head_template()
+        if loaded.missing:
+            return None, None
+        uv, _ = self._require("head_template", loaded)
+        uv_faces = self.rome_data().uv_faces
+        coords = torch.from_numpy(np.stack([2.0 * uv[:, 0] - 1.0, -(2.0 * uv[:, 1] - 1.0)], axis=1).astype(np.float32))
+        return coords, uv_faces
 
     @property
     def num_flame_vertices(self) -> int:

@@ -9,6 +9,7 @@ ASSETS/
   flame/            FLAME_{NEUTRAL,MALE,FEMALE}.pkl or generic_model.pkl / male_model.pkl / female_model.pkl
                     flame_static_embedding.pkl + flame_dynamic_embedding.npy   (RingNet format)
                     or landmark_embedding.npy                                  (DECA format)
+                    [head_template.obj]   (DECA: the UV layout ROME's uvfaces_v2 index)
   correspondences/  SMPL-X__FLAME_vertex_ids.npy  [MANO_SMPLX_vertex_ids.pkl]
   rome/             hair_list.pkl neck_list.pkl hair_edge_list.pkl neck_edge_list.pkl
                     hair_faces.pth neck_faces.pth faces_v2.pth uvfaces_v2.pth vertex_uvcoords.pth
@@ -83,6 +84,10 @@ SPECS: tuple[AssetSpec, ...] = (
     AssetSpec(
         "deca_landmark_embedding", "flame", ("landmark_embedding.npy",), False, EMBEDDING_SOURCE,
         "DECA landmark embedding (static + dynamic + full 68)",
+    ),
+    AssetSpec(
+        "head_template", "flame", ("head_template.obj",), False, DECA_SOURCE,
+        "DECA's FLAME template with its UV layout (vt), indexed by ROME's uvfaces_v2",
     ),
     AssetSpec(
         "smplx_flame_correspondence", "correspondences", ("SMPL-X__FLAME_vertex_ids.npy",), True, CORR_SOURCE,

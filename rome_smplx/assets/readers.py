@@ -161,3 +161,44 @@ __all__ = [
 def load_npy_any(path: str | Path) -> Any:
     """``.npy`` / ``.npz`` content through the restricted reader (see :func:`pickle_safe.load_npy`)."""
     return load_npy(path)
+
+
+def read_obj_uvs(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read the UV layout of a Wavefront OBJ: ``vt`` (U, 2) float32 in [0, 1] and the UV face
+    indices (F, 3) int64 (0-based) of its triangles ``f v/vt ...``.
+
+    Raises:
+        AssetError: unreadable file, no ``vt`` lines, non-triangular faces or bad indices.
+    """
+    path = Path(path)
+    check_file(path)
+    vts: list[tuple[float, float]] = []
+    fts: list[tuple[int, int, int]] = []
+    try:
+        with open(path, encoding="utf-8", errors="strict") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if line.startswith("vt "):
+                    parts = line.split()
+                    vts.append((float(parts[1]), float(parts[2])))
+                elif line.startswith("f "):
+                    corners = line.split()[1:]
+                    if len(corners) != 3:
+                        raise AssetError(f"line {lineno}: expected a triangle, found {len(corners)} corners", path=path)
+                    idx = []
+                    for c in corners:
+                        fields = c.split("/")
+                        if len(fields) < 2 or not fields[1]:
+                            raise AssetError(f"line {lineno}: face corner {c!r} has no UV index (expected v/vt)", path=path)
+                        idx.append(int(fields[1]) - 1)
+                    fts.append(tuple(idx))
+    except (UnicodeDecodeError, ValueError, IndexError) as e:
+        raise AssetError(f"not a readable OBJ file ({type(e).__name__}: {e})", path=path) from None
+    if not vts:
+        raise AssetError("no 'vt' (UV) lines found; expected DECA's head_template.obj with a UV layout", path=path)
+    uv = np.asarray(vts, dtype=np.float32)
+    ft = np.asarray(fts, dtype=np.int64).reshape(-1, 3)
+    if not np.isfinite(uv).all():
+        raise AssetError("UV coordinates contain NaN or inf", path=path)
+    if ft.size and (ft.min() < 0 or ft.max() >= len(uv)):
+        raise AssetError(f"UV face indices outside [1, {len(uv)}]", path=path)
+    return uv, ft

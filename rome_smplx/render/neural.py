@@ -1,0 +1,221 @@
+"""ROME's deferred neural renderer and the UV-space rasterisation it needs.
+
+Rendering a head avatar (ROME, sections 3.2-3.3 of the paper; ``src/parametric_avatar.py`` of the
+release) goes like this:
+
+1. rasterise the deformed mesh with the target camera (1 face per pixel, hard);
+2. sample the neural texture ``T`` at the rasterised UVs (``grid_sample``) and mask it by the hard
+   coverage;
+3. rasterise the mesh's world-frame (FLAME-frame, before the global rotation) vertex normals and
+   harmonic-encode them;
+4. feed ``cat([sampled T, encoded normals])`` to the rendering U-Net E_img, which predicts an RGB
+   image and a mask (both through a sigmoid);
+5. threshold the mask at 0.6, clean it with a 9x9 morphological opening and composite the image on
+   white.
+
+:func:`world2uv` rasterises per-vertex positions into UV space: the xyz map the geometry U-Net reads.
+UV coordinates follow ROME's convention ``(2u - 1, -(2v - 1))``, so row 0 of a UV map is ``v = 1``
+and the same coordinates index textures through ``grid_sample``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from rome_smplx.errors import InputError
+from rome_smplx.geometry.mesh import vertex_normals
+from rome_smplx.render.raster import interpolate, rasterize
+from rome_smplx.types import RenderOutput
+
+__all__ = [
+    "ROME_DEPTH_SHIFT",
+    "ROME_MASK_THRESHOLD",
+    "ROME_OPENING_SIZE",
+    "DeferredNeuralRenderer",
+    "hard_mask",
+    "morphological_opening",
+    "sample_texture",
+    "world2uv",
+]
+
+#: ROME's threshold for the hard mask (``ROME.mask_hard_threshold``).
+ROME_MASK_THRESHOLD = 0.6
+#: Side of the square structuring element of ROME's mask opening.
+ROME_OPENING_SIZE = 9
+#: ROME shifts orthographic depths by +10 before rasterising, so they are positive.
+ROME_DEPTH_SHIFT = 10.0
+
+
+def _uv_corner_attrs(uv_coords: Tensor, uv_faces: Tensor, batch: int) -> Tensor:
+    """(U, 2) UVs and (F, 3) UV faces -> (B, F, 3, 2) per-face-corner UVs."""
+    return uv_coords[uv_faces].unsqueeze(0).expand(batch, -1, -1, -1)
+
+
+def world2uv(
+    verts: Tensor,
+    faces: Tensor,
+    uv_coords: Tensor,
+    uv_faces: Tensor,
+    size: int | Sequence[int] = 256,
+    *,
+    backend: str = "auto",
+) -> Tensor:
+    """Rasterise per-vertex positions (or any per-vertex attribute) into UV space.
+
+    Args:
+        verts: (B, N, C) per-vertex attributes, usually positions (C = 3).
+        faces: (F, 3) mesh faces into ``verts``.
+        uv_coords: (U, 2) UV coordinates in ROME's convention ``(2u - 1, -(2v - 1))``.
+        uv_faces: (F, 3) faces into ``uv_coords``, one per mesh face.
+        size: output side (or (H, W)).
+        backend: rasteriser backend (see :func:`rome_smplx.render.raster.rasterize`).
+
+    Returns:
+        (B, C, H, W) UV map; texels outside every UV triangle are 0.
+    """
+    if verts.dim() != 3:
+        raise InputError(f"world2uv: verts must be (B, N, C), found {tuple(verts.shape)}")
+    if faces.shape != uv_faces.shape:
+        raise InputError(
+            f"world2uv: faces {tuple(faces.shape)} and uv_faces {tuple(uv_faces.shape)} must have the same shape"
+        )
+    B = verts.shape[0]
+    H, W = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    uv = uv_coords.to(device=verts.device, dtype=verts.dtype)
+    uv_verts = torch.cat([uv, torch.ones_like(uv[:, :1])], dim=-1).unsqueeze(0).expand(B, -1, -1)
+    frags = rasterize(uv_verts.detach(), uv_faces, (H, W), faces_per_pixel=1, backend=backend)
+    faces = faces.to(device=verts.device, dtype=torch.long)
+    corner = verts[:, faces]  # (B, F, 3, C)
+    out = interpolate(frags, corner)[:, :, :, 0]  # (B, H, W, C)
+    return out.permute(0, 3, 1, 2).contiguous()
+
+
+def sample_texture(texture: Tensor, uv_image: Tensor, coverage: Tensor) -> Tensor:
+    """Sample a neural texture at per-pixel UVs and zero it outside the mesh.
+
+    Args:
+        texture: (B, C, Ht, Wt) neural texture.
+        uv_image: (B, H, W, 2) UVs in ROME's convention (the ``grid_sample`` grid).
+        coverage: (B, 1, H, W) hard coverage (0/1).
+
+    Returns:
+        (B, C, H, W).
+    """
+    sampled = F.grid_sample(texture, uv_image.to(texture.dtype), mode="bilinear", align_corners=False)
+    return sampled * coverage
+
+
+def morphological_opening(mask: Tensor, size: int = ROME_OPENING_SIZE) -> Tensor:
+    """Erosion then dilation with a ``size x size`` square (``size`` odd).
+
+    Args:
+        mask: (B, 1, H, W) in [0, 1].
+
+    Returns:
+        (B, 1, H, W).
+    """
+    if size % 2 != 1 or size < 1:
+        raise InputError(f"opening size must be a positive odd integer, found {size}")
+    pad = size // 2
+    # Erosion treats pixels outside the image as foreground (no shrinking at the border).
+    eroded = -F.max_pool2d(F.pad(-mask, (pad, pad, pad, pad), value=-1.0), size, stride=1)
+    return F.max_pool2d(F.pad(eroded, (pad, pad, pad, pad), value=0.0), size, stride=1)
+
+
+def hard_mask(mask: Tensor, threshold: float = ROME_MASK_THRESHOLD, opening: int = ROME_OPENING_SIZE) -> Tensor:
+    """ROME's hard mask: ``mask > threshold`` cleaned by a morphological opening. (B, 1, H, W)."""
+    return morphological_opening((mask > threshold).to(mask.dtype), opening)
+
+
+class DeferredNeuralRenderer:
+    """Rasterise a textured mesh and translate the neural features to an image with E_img.
+
+    Args:
+        render_logits: ``(B, C_T + C_n, H, W) -> (rgb_logits (B, 3, H, W), mask_logits (B, 1, H, W))``,
+            e.g. :meth:`rome_smplx.models.rome.RomeNetworks.render_logits`.
+        harmonic: per-pixel harmonic encoding of the normals ``(..., 3) -> (..., C_n)`` (the
+            profile's :meth:`~rome_smplx.models.rome.RomeProfile.harmonic`).
+        image_size: (H, W) or a side.
+        backend: rasteriser backend.
+        threshold, opening: hard-mask settings (ROME: 0.6 and 9).
+    """
+
+    def __init__(
+        self,
+        render_logits: Callable[[Tensor], tuple[Tensor, Tensor]],
+        harmonic: Callable[[Tensor], Tensor],
+        image_size: int | Sequence[int] = 256,
+        *,
+        backend: str = "auto",
+        threshold: float = ROME_MASK_THRESHOLD,
+        opening: int = ROME_OPENING_SIZE,
+    ) -> None:
+        self.render_logits = render_logits
+        self.harmonic = harmonic
+        self.image_size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+        self.backend = backend
+        self.threshold = threshold
+        self.opening = opening
+
+    def features(
+        self,
+        texture: Tensor,
+        verts_world: Tensor,
+        verts_ndc: Tensor,
+        faces: Tensor,
+        uv_coords: Tensor,
+        uv_faces: Tensor,
+        image_size: Sequence[int] | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """E_img's input and what goes with it.
+
+        Args:
+            texture: (B, C, Ht, Wt) neural texture.
+            verts_world: (B, N, 3) final mesh in the FLAME frame (before the global rotation);
+                its normals are rendered.
+            verts_ndc: (B, N, 3) the same mesh in image NDC (x right, y down) with positive depth.
+            faces: (F, 3); uv_coords (U, 2); uv_faces (F, 3).
+
+        Returns:
+            features (B, C + C_n, H, W), coverage (B, 1, H, W), normals (B, 3, H, W).
+        """
+        H, W = self.image_size if image_size is None else tuple(image_size)
+        B = verts_ndc.shape[0]
+        faces = faces.to(device=verts_ndc.device, dtype=torch.long)
+        frags = rasterize(verts_ndc, faces, (H, W), faces_per_pixel=1, backend=self.backend)
+        coverage = (frags.pix_to_face[..., 0] >= 0).to(verts_ndc.dtype).unsqueeze(1)
+        uv = uv_coords.to(device=verts_ndc.device, dtype=verts_ndc.dtype)
+        uv_image = interpolate(frags, _uv_corner_attrs(uv, uv_faces.to(uv.device, torch.long), B))[:, :, :, 0]
+        sampled = sample_texture(texture, uv_image, coverage)
+        normals = vertex_normals(verts_world, faces)
+        normal_image = interpolate(frags, normals)[:, :, :, 0]  # (B, H, W, 3), 0 outside
+        encoded = self.harmonic(normal_image).permute(0, 3, 1, 2)
+        feats = torch.cat([sampled, encoded * coverage], dim=1)
+        return feats, coverage, normal_image.permute(0, 3, 1, 2)
+
+    def __call__(
+        self,
+        texture: Tensor,
+        verts_world: Tensor,
+        verts_ndc: Tensor,
+        faces: Tensor,
+        uv_coords: Tensor,
+        uv_faces: Tensor,
+        image_size: Sequence[int] | None = None,
+    ) -> RenderOutput:
+        """Render; see :meth:`features` for the arguments. Returns a :class:`RenderOutput`."""
+        feats, coverage, normals = self.features(
+            texture, verts_world, verts_ndc, faces, uv_coords, uv_faces, image_size
+        )
+        rgb_logits, mask_logits = self.render_logits(feats)
+        image = torch.sigmoid(rgb_logits)
+        mask = torch.sigmoid(mask_logits)
+        hard = hard_mask(mask.detach(), self.threshold, self.opening)
+        composite = image * hard + (1.0 - hard)
+        return RenderOutput(
+            image=image, mask=mask, hard_mask=hard, composite=composite, silhouette=coverage, normals=normals
+        )
