@@ -233,7 +233,7 @@ def _nose_field(p: np.ndarray) -> np.ndarray:
     h = np.where(y >= -0.010, above, below)
     sx = 0.0065 + 0.0075 * s
     lateral = np.exp(-0.5 * (x / sx) ** 2)
-    alae = 0.0075 * np.exp(-0.5 * (((np.abs(x) - 0.0135) / 0.0045) ** 2 + ((y + 0.013) / 0.0055) ** 2))
+    alae = 0.0055 * np.exp(-0.5 * (((np.abs(x) - 0.0135) / 0.0045) ** 2 + ((y + 0.015) / 0.0055) ** 2))
     return (h * lateral + alae) * smoothstep(p[..., 2], 0.02, 0.06)
 
 
@@ -713,7 +713,7 @@ def _regions_points(v: np.ndarray, faces: np.ndarray, ctx: dict) -> tuple[dict, 
     mrow, jin = ctx["mouth_row"], ctx["jin"]
     centre = int(np.nonzero(jin == 0)[0][0])
     points = {
-        "nose_tip": int(skin_idx[np.argmax(v[skin_idx, 2])]),
+        "nose_tip": int(col0[np.argmax(v[col0, 2])]),
         "chin": int(below[np.argmax(v[below, 2] - 0.3 * v[below, 1])]),
         "left_ear": int(skin_idx[np.argmax(v[skin_idx, 0])]),
         "right_ear": int(skin_idx[np.argmin(v[skin_idx, 0])]),
