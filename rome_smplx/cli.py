@@ -79,11 +79,11 @@ def assets_where() -> None:
 
 @assets.command("synth")
 @click.argument("directory", type=click.Path(path_type=Path))
-@click.option("--seed", default=0, show_default=True, help="Random seed (same seed, same files).")
-@click.option("--head-vertices", default=5023, show_default=True, help="Vertex count of the synthetic head.")
-@click.option("--people", default=2, show_default=True, help="Number of synthetic people to write.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same files).")
+@click.option("--head-vertices", type=int, default=None, help="Vertex count of the synthetic head [default: FLAME's].")
+@click.option("--people", type=int, default=2, show_default=True, help="Number of synthetic people to write.")
 @handle_errors
-def assets_synth(directory: Path, seed: int, head_vertices: int, people: int) -> None:
+def assets_synth(directory: Path, seed: int, head_vertices: int | None, people: int) -> None:
     """Write procedural stand-ins of every licensed file, in the real layout and formats."""
     from rome_smplx.assets.synthetic import write_synthetic_assets
 
