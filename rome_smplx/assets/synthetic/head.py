@@ -445,7 +445,7 @@ def build_head(num_vertices: int = FLAME_NUM_VERTICES, seed: int = 0) -> Synthet
     # ---- skinning weights and joint regressor
     weights, jaw_w = _skinning(v_template, ctx)
     J_regressor = _joint_regressor(v_template, ctx)
-    joints = J_regressor @ v_template
+    joints = np.einsum("jn,nc->jc", J_regressor, v_template)  # no BLAS: bit-stable
 
     # ---- regions and named points
     regions, points = _regions_points(v_template, faces, ctx)

@@ -76,11 +76,21 @@ def _local_faces(faces: np.ndarray, core: np.ndarray, edge_list: np.ndarray) -> 
 
 
 def _orthonormal(fields: np.ndarray) -> np.ndarray:
-    """Orthonormalise columns of ``fields (D, K)`` in order (QR, positive diagonal)."""
-    q, r = np.linalg.qr(fields)
-    sign = np.sign(np.diag(r))
-    sign[sign == 0] = 1.0
-    return q * sign[None, :]
+    """Orthonormalise the columns of ``fields (D, K)`` in order (modified Gram-Schmidt, twice).
+
+    Written with ``einsum`` rather than LAPACK so the result does not depend on the BLAS thread
+    count: the basis bytes must be identical on every run.
+    """
+    q = np.array(fields, dtype=np.float64, copy=True)
+    for k in range(q.shape[1]):
+        for _ in range(2):
+            for j in range(k):
+                q[:, k] -= np.einsum("i,i->", q[:, j], q[:, k]) * q[:, j]
+        norm = np.sqrt(np.einsum("i,i->", q[:, k], q[:, k]))
+        if norm < 1e-12:
+            raise AssertionError(f"basis field {k} is linearly dependent on the previous ones")
+        q[:, k] /= norm
+    return q
 
 
 def _smooth_random(p: np.ndarray, count: int, sigma: float, rng: np.random.Generator) -> np.ndarray:
