@@ -187,7 +187,7 @@ def _vertex_colors(head, rome, skin, hair, offsets) -> np.ndarray:
     hair_w[neck] = np.clip((mag[neck] - 0.01) / 0.02, 0, 1) * (v[neck, 2] < 0.02)
     col = (1 - hair_w[:, None]) * col + hair_w[:, None] * hair[None]
     lips = np.asarray(head.regions.get("lips", []), dtype=np.int64)
-    col[lips] = 0.6 * skin + 0.4 * np.array([0.75, 0.25, 0.25])
+    col[lips] = 0.75 * skin + 0.25 * np.array([0.75, 0.3, 0.3])
     for key in ("left_eyeball", "right_eyeball"):
         eye = np.asarray(head.regions.get(key, []), dtype=np.int64)
         if len(eye):
