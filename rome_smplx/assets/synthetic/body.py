@@ -183,7 +183,7 @@ class _Tube:
         hh = h / self.density
         seg = np.linalg.norm(np.diff(self.nodes, axis=0), axis=1).sum()
         rmean = 0.5 * (self.ru.mean() + self.rv.mean())
-        segs = max(self.min_segs, int(round(2 * np.pi * rmean / hh)))
+        segs = max(self.min_segs, round(2 * np.pi * rmean / hh))
         rings = max(3, int(np.ceil(seg / hh)) + 1)
         cap = max(2, int(np.ceil(0.5 * np.pi * rmean / hh)))
         return rings, segs, cap
@@ -265,7 +265,7 @@ def _ring_fit(pts: np.ndarray) -> tuple[np.ndarray, float, float]:
 
 def _make_tubes(head_ring: tuple[np.ndarray, float, float]) -> list[_Tube]:
     a = np.array
-    X, Y, Z = a([1.0, 0, 0]), a([0, 1.0, 0]), a([0, 0, 1.0])
+    Y, Z = a([0, 1.0, 0]), a([0, 0, 1.0])
     J = _left_skeleton()
     tubes = []
     # torso: a vertical tube with an elliptic cross-section (u = z depth, v = x width)
@@ -411,7 +411,7 @@ def _winding(points: np.ndarray, v: np.ndarray, f: np.ndarray) -> np.ndarray:
     return out
 
 
-def body_winding_numbers(body: "SyntheticBody", head_faces: np.ndarray, points: np.ndarray) -> np.ndarray:
+def body_winding_numbers(body: SyntheticBody, head_faces: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Winding number of ``points`` ``(P, 3)`` w.r.t. the body, as the sum over its closed parts.
 
     The body is a union of closed tubes plus the head, which is closed except its neck ring; the ring
@@ -534,7 +534,6 @@ def build_body(head, seed: int = 0) -> SyntheticBody:
     for fj, bj in enumerate(_FLAME_TO_BODY_JOINT):
         W[:N, jidx[bj]] = hw[:, fj]
     Jl = _left_skeleton()
-    y, x = V[:, 1], V[:, 0]
     head_joints = np.asarray(head.joints, dtype=np.float64) + HEAD_OFFSET
     for name, (t, o) in tube_of.items():
         idx = parts[name]
@@ -556,7 +555,10 @@ def build_body(head, seed: int = 0) -> SyntheticBody:
                                            (head_joints[1, 1], jidx["head"], 0.02)], jidx["spine3"], nj)
         else:
             side, kind = name.split("_", 1)
-            sj = lambda j: t.axis_param(Jl[j] if side == "left" else _mirror(Jl[j]))  # noqa: E731
+
+            def sj(j, t=t, side=side):
+                return t.axis_param(Jl[j] if side == "left" else _mirror(Jl[j]))
+
             if kind == "arm":
                 w = _chain_weights(s, [(sj("shoulder"), jidx[f"{side}_shoulder"], 0.05),
                                        (sj("elbow"), jidx[f"{side}_elbow"], 0.04),
@@ -695,7 +697,7 @@ def _body_shape_fields(V, C, part_of, n_head, ring_centre, rng) -> np.ndarray:
     The head moves rigidly (by the field's value at the neck ring centre); the neck blends from the
     body field to that translation.
     """
-    x, y, z = V[:, 0], V[:, 1], V[:, 2]
+    x, y = V[:, 0], V[:, 1]
     sx = np.sign(x)
     radial = V - C
     body = np.array([p != "head" for p in part_of])
@@ -828,18 +830,25 @@ def write_smplx_files(body: SyntheticBody, smplx_dir, corr_dir) -> tuple[Path, P
         lmk_bary_coords=body.lmk_bary_coords, dynamic_lmk_faces_idx=body.dynamic_lmk_faces_idx,
         dynamic_lmk_bary_coords=body.dynamic_lmk_bary_coords,
     )
-    with atomic_path(npz) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-    with atomic_path(corr_path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, body.corr.astype(np.int64))
+    with atomic_path(npz) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    with atomic_path(corr_path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, body.corr.astype(np.int64))
     log.debug("wrote %s and %s", npz, corr_path)
     return npz, corr_path
 
 
 __all__ = [
-    "SMPLX_NUM_VERTICES", "SMPLX_NUM_JOINTS", "HEAD_OFFSET", "FLOOR_Y", "BODY_SHAPE_COMPONENTS",
-    "HEAD_SHAPE_START", "SyntheticBody", "build_body", "write_smplx_files", "joint_names", "kinematic_parents",
+    "BODY_SHAPE_COMPONENTS",
+    "FLOOR_Y",
+    "HEAD_OFFSET",
+    "HEAD_SHAPE_START",
+    "SMPLX_NUM_JOINTS",
+    "SMPLX_NUM_VERTICES",
+    "SyntheticBody",
     "body_winding_numbers",
+    "build_body",
+    "joint_names",
+    "kinematic_parents",
+    "write_smplx_files",
 ]

@@ -53,7 +53,7 @@ def _forward(model, **pose):
 
 
 def test_smplx_loads_with_explicit_counts(smplx_model):
-    head, body, model = smplx_model
+    _head, body, model = smplx_model
     out = _forward(model)
     v = out.vertices[0].numpy()
     assert v.shape == (SMPLX_NUM_VERTICES, 3)
@@ -118,7 +118,7 @@ def test_weights_and_hands(head_body):
 def test_elbow_bend_keeps_forearm_length(smplx_model):
     from smplx.joint_names import JOINT_NAMES
 
-    head, body, model = smplx_model
+    _head, body, model = smplx_model
     names = list(JOINT_NAMES)
     le, lw = names.index("left_elbow"), names.index("left_wrist")
     pose = torch.zeros(1, 63)
@@ -144,7 +144,7 @@ def test_elbow_bend_keeps_forearm_length(smplx_model):
 def test_extra_joint_vertices_at_their_parts(smplx_model):
     from smplx.joint_names import JOINT_NAMES
 
-    _, body, model = smplx_model
+    _, _body, model = smplx_model
     j = _forward(model).joints[0].numpy()
     n = {name: j[i] for i, name in enumerate(JOINT_NAMES[: j.shape[0]])}
     head = n["head"]

@@ -21,7 +21,7 @@ def written(tmp_path_factory):
 
 
 def test_files_exist_and_parse(written):
-    head, rome, person, folder = written
+    _head, _rome, _person, folder = written
     for name in ("photo.png", "mask.png", "photo_256.png", "mask_256.png", "person_000_param.pkl",
                  "person_000_deca.pkl", "truth.npz"):
         assert (folder / name).is_file(), name
@@ -30,7 +30,7 @@ def test_files_exist_and_parse(written):
 
 
 def test_truth_offsets_are_the_basis_combination(written):
-    head, rome, person, folder = written
+    head, rome, _person, folder = written
     t = np.load(folder / "truth.npz")
     n = head.v_template.shape[0]
     expect = (rome.basis.astype(np.float64) @ t["hair_coeffs"]).reshape(n, 3) + rome.mean_deform
@@ -40,10 +40,11 @@ def test_truth_offsets_are_the_basis_combination(written):
 
 
 def test_pixie_file_is_y_down_and_consistent(written):
-    from rome_smplx.assets.synthetic.body import HEAD_SHAPE_START
     from rome_smplx.bridges import pixie
 
-    head, rome, person, folder = written
+    from rome_smplx.assets.synthetic.body import HEAD_SHAPE_START
+
+    _head, _rome, person, folder = written
     p = pixie.load(folder / "person_000_param.pkl")
     assert p.frame == "y_down"
     D = np.diag([1.0, -1.0, -1.0])
@@ -61,7 +62,7 @@ def test_pixie_file_is_y_down_and_consistent(written):
 def test_deca_file_matches_truth(written):
     from rome_smplx.bridges import deca
 
-    head, rome, person, folder = written
+    _head, _rome, person, folder = written
     f = deca.load(folder / "person_000_deca.pkl")
     np.testing.assert_allclose(f.shape[0].numpy(), person.flame_shape, atol=1e-6)
     np.testing.assert_allclose(f.expression[0].numpy(), person.flame_expression, atol=1e-6)
@@ -71,7 +72,7 @@ def test_deca_file_matches_truth(written):
 
 
 def test_photo_shows_the_head_where_the_camera_says(written):
-    head, rome, person, folder = written
+    head, _rome, person, folder = written
     mask = np.array(Image.open(folder / "mask.png")) > 127
     assert 0.1 < mask.mean() < 0.7
     # the nose tip, projected with the recorded DECA camera, lands inside the mask
