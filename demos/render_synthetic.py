@@ -52,7 +52,13 @@ def _render(vertices: np.ndarray, faces: np.ndarray, views: list[float], size: i
 def main() -> None:
     from PIL import Image
 
-    from rome_smplx.assets.synthetic import build_body, build_head, build_rome_data, make_person, render_person
+    from rome_smplx.assets.synthetic import (
+        build_body,
+        build_head,
+        build_rome_data,
+        make_person,
+        render_person,
+    )
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "images")

@@ -23,8 +23,24 @@ from rome_smplx.assets.synthetic.writer import (
 )
 
 __all__ = [
-    "HEAD_OFFSET", "SyntheticBody", "build_body", "write_smplx_files", "SyntheticHead", "build_head",
-    "write_flame_files", "SyntheticPerson", "make_person", "render_person", "write_person", "SyntheticRomeData",
-    "build_rome_data", "write_rome_files", "GENERATOR_VERSION", "MARKER_NAME", "cache_root", "default_dir",
-    "read_marker", "write_synthetic_assets",
+    "GENERATOR_VERSION",
+    "HEAD_OFFSET",
+    "MARKER_NAME",
+    "SyntheticBody",
+    "SyntheticHead",
+    "SyntheticPerson",
+    "SyntheticRomeData",
+    "build_body",
+    "build_head",
+    "build_rome_data",
+    "cache_root",
+    "default_dir",
+    "make_person",
+    "read_marker",
+    "render_person",
+    "write_flame_files",
+    "write_person",
+    "write_rome_files",
+    "write_smplx_files",
+    "write_synthetic_assets",
 ]

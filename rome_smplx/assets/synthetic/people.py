@@ -96,7 +96,7 @@ def _flame_vertices(head, shape: np.ndarray, expression: np.ndarray, jaw: np.nda
     betas[n_shape:n_shape + len(expression)] = expression
     rots = np.repeat(np.eye(3)[None], head.joints.shape[0], 0)
     rots[2] = jaw
-    t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float64)  # noqa: E731
+    t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float64)
     posedirs = t(head.posedirs).reshape(-1, head.posedirs.shape[2]).T
     v, j = lbs(t(betas)[None], t(rots)[None], t(head.v_template), t(head.shapedirs), posedirs,
                t(head.J_regressor), torch.as_tensor(head.parents), t(head.weights), pose2rot=False)
@@ -150,7 +150,7 @@ def make_person(head, rome, index: int, seed: int = 0) -> SyntheticPerson:
     betas[:10] = rng.normal(0, 0.8, 10)
     betas[HEAD_SHAPE_START:HEAD_SHAPE_START + DECA_NUM_SHAPE] = shape
     pose = np.repeat(np.eye(3)[None], 21, 0)
-    ang = lambda m, s_: rng.normal(m, s_)  # noqa: E731
+    ang = lambda m, s_: rng.normal(m, s_)
     pose[15] = _rotvec([0, 0, -ang(1.2, 0.08)])  # left shoulder: arm down
     pose[16] = _rotvec([0, 0, ang(1.2, 0.08)])  # right shoulder
     pose[17] = _rotvec([0, -abs(ang(0.25, 0.1)), 0])  # left elbow, forward
@@ -224,7 +224,7 @@ def render_person(head, person: SyntheticPerson, size: int = PHOTO_SIZE, backgro
     from rome_smplx.render.raster import interpolate, rasterize
 
     faces = np.asarray(head.faces_v2, dtype=np.int64)
-    t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)[None]  # noqa: E731
+    t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)[None]
     ndc = rome_project(t(person.vertices), t(person.deca_cam), t(person.root_joint), t(person.flame_global_rot))
     ndc = ndc.clone()
     ndc[..., 2] = ndc[..., 2] + 10.0  # positive depth
@@ -277,7 +277,7 @@ def write_person(head, rome, person: SyntheticPerson, folder, name: str) -> Path
                        (_downsample(mask), "mask_256.png")):
         with atomic_path(folder / fname) as tmp:
             Image.fromarray(arr).save(tmp, format="PNG")
-    t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)[None]  # noqa: E731
+    t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)[None]
     params = SmplxParams(
         betas=t(person.betas), expression=t(person.expression), global_orient=t(person.global_orient),
         body_pose=t(person.body_pose), jaw_pose=t(person.jaw_pose), left_hand_pose=t(person.left_hand_pose),
@@ -289,10 +289,9 @@ def write_person(head, rome, person: SyntheticPerson, folder, name: str) -> Path
     save_codedict(folder / f"{name}_deca.pkl", flame)
     arrays = {k: np.asarray(getattr(person, k)) for k in SyntheticPerson.__dataclass_fields__}
     arrays["image_size"] = np.array(PHOTO_SIZE)
-    with atomic_path(folder / "truth.npz") as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
+    with atomic_path(folder / "truth.npz") as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
     return folder
 
 
-__all__ = ["SyntheticPerson", "make_person", "render_person", "write_person", "PHOTO_SIZE"]
+__all__ = ["PHOTO_SIZE", "SyntheticPerson", "make_person", "render_person", "write_person"]

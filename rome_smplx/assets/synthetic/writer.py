@@ -80,7 +80,7 @@ def write_synthetic_assets(directory, seed: int = 0, head_vertices: int | None =
         head_vertices = FLAME_NUM_VERTICES
     _check_args(seed, head_vertices, people)
     directory = Path(directory).expanduser()
-    folder = lambda key: SPEC_BY_KEY[key].folder  # noqa: E731
+    folder = lambda key: SPEC_BY_KEY[key].folder
     steps = 6 + people
     with atomic_dir(directory) as tmp, tqdm(total=steps, desc="synthetic assets", unit="step", disable=None) as bar:
         bar.set_postfix_str("head")
@@ -167,4 +167,4 @@ def default_dir() -> Path:
     return target
 
 
-__all__ = ["write_synthetic_assets", "default_dir", "cache_root", "read_marker", "GENERATOR_VERSION", "MARKER_NAME"]
+__all__ = ["GENERATOR_VERSION", "MARKER_NAME", "cache_root", "default_dir", "read_marker", "write_synthetic_assets"]
