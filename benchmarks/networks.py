@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
                 cmd = [sys.executable, os.path.abspath(__file__), "--child", f"{network}:{batch}:{mode}",
                        "--size", args.size, "--image-size", str(args.image_size), "--vertices", str(args.vertices),
                        "--repeats", str(args.repeats), "--threads", str(args.threads)]
-                proc = subprocess.run(cmd, capture_output=True, text=True)
+                proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
                 if proc.returncode != 0:
                     results.append({"network": network, "batch": batch, "pass": mode,
                                     "error": proc.stderr.strip().splitlines()[-1:] or ["failed"]})

@@ -87,4 +87,4 @@ def harmonic_encoding(
     return torch.cat(terms, dim=-1)
 
 
-__all__ = ["harmonic_encoding", "harmonic_frequencies", "harmonic_channels", "FREQUENCY_CONVENTIONS"]
+__all__ = ["FREQUENCY_CONVENTIONS", "harmonic_channels", "harmonic_encoding", "harmonic_frequencies"]

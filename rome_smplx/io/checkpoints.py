@@ -106,4 +106,4 @@ def write_json_atomic(data: Any, path: str | os.PathLike) -> Path:
     return p
 
 
-__all__ = ["safe_torch_load", "load_safetensors", "save_safetensors", "write_json_atomic"]
+__all__ = ["load_safetensors", "safe_torch_load", "save_safetensors", "write_json_atomic"]

@@ -112,4 +112,4 @@ def load_vgg(
     return model.to(device).eval()
 
 
-__all__ = ["VGGFeatures", "load_vgg", "DEFAULT_LAYERS"]
+__all__ = ["DEFAULT_LAYERS", "VGGFeatures", "load_vgg"]

@@ -17,15 +17,16 @@ import json
 import logging
 import os
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import nn
 
 from rome_smplx.errors import CheckpointError, InputError
 from rome_smplx.io.checkpoints import load_safetensors, safe_torch_load, save_safetensors, write_json_atomic
-from rome_smplx.models.rome.profiles import RomeNetworks, RomeProfile, get_profile
+from rome_smplx.models.rome.profiles import RomeNetworks, RomeProfile
 
 logger = logging.getLogger(__name__)
 
@@ -261,10 +262,10 @@ def load(path: str | os.PathLike, device: torch.device | str = "cpu", dtype: tor
 
 
 __all__ = [
+    "OFFICIAL_PREFIXES",
+    "extract_state_dict",
+    "fill_module",
+    "load",
     "load_official",
     "save",
-    "load",
-    "fill_module",
-    "extract_state_dict",
-    "OFFICIAL_PREFIXES",
 ]

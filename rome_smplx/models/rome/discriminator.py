@@ -122,7 +122,7 @@ class MultiScalePatchDiscriminator(nn.Module):
         self._names = []
         size = image_size
         for _ in range(num_scales):
-            name = "net_%04d" % size
+            name = f"net_{size:04d}"
             setattr(self, name, PatchDiscriminator(base_channels, max_channels, num_blocks, in_channels))
             self._names.append(name)
             size //= 2
@@ -145,9 +145,9 @@ class MultiScalePatchDiscriminator(nn.Module):
 
 
 __all__ = [
-    "PatchDiscriminator",
-    "MultiScalePatchDiscriminator",
     "DiscriminatorOutput",
-    "init_weights",
+    "MultiScalePatchDiscriminator",
+    "PatchDiscriminator",
     "apply_spectral_norm",
+    "init_weights",
 ]

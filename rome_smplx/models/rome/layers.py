@@ -254,16 +254,16 @@ def check_image_tensor(name: str, x: torch.Tensor, channels: int, multiple: int 
 
 
 __all__ = [
-    "WSConv2d",
-    "standardize_weight",
-    "group_norm",
-    "make_norm",
-    "make_conv",
-    "make_activation",
-    "make_downsample",
-    "make_upsample",
-    "ConvBlock",
-    "BottleneckBlock",
-    "check_image_tensor",
     "WS_EPS",
+    "BottleneckBlock",
+    "ConvBlock",
+    "WSConv2d",
+    "check_image_tensor",
+    "group_norm",
+    "make_activation",
+    "make_conv",
+    "make_downsample",
+    "make_norm",
+    "make_upsample",
+    "standardize_weight",
 ]

@@ -209,4 +209,4 @@ class RomeNetworks(nn.Module):
         return out, self.unet_seg(features)
 
 
-__all__ = ["RomeProfile", "RomeNetworks", "get_profile", "PROFILES", "SIZES"]
+__all__ = ["PROFILES", "SIZES", "RomeNetworks", "RomeProfile", "get_profile"]

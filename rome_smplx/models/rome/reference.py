@@ -10,7 +10,8 @@ module with the same state-dict keys and the same forward results.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from torch import nn
 
@@ -294,4 +295,4 @@ def build_reference(
     return module
 
 
-__all__ = ["build_reference", "apply_post_construction", "reference_class_name"]
+__all__ = ["apply_post_construction", "build_reference", "reference_class_name"]

@@ -109,4 +109,4 @@ def load_linear_regressor(
     return model.to(device).eval()
 
 
-__all__ = ["ResNet50", "ResNetBottleneck", "LinearHairRegressor", "load_linear_regressor", "RESNET50_LAYERS"]
+__all__ = ["RESNET50_LAYERS", "LinearHairRegressor", "ResNet50", "ResNetBottleneck", "load_linear_regressor"]

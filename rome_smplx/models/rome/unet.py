@@ -191,4 +191,4 @@ class SegmentationUNet(UNet):
         )
 
 
-__all__ = ["UNet", "GeometryUNet", "RenderUNet", "SegmentationUNet"]
+__all__ = ["GeometryUNet", "RenderUNet", "SegmentationUNet", "UNet"]
