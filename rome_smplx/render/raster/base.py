@@ -135,10 +135,12 @@ def available_backends() -> list[str]:
     return names
 
 
-def resolve_backend(backend: str = "auto") -> RasterBackend:
+def resolve_backend(backend: str = "auto", device: Optional[torch.device] = None) -> RasterBackend:
     """Return the backend object for ``"auto"``, ``"torch"`` or ``"pytorch3d"``.
 
-    ``"auto"`` picks pytorch3d when it is importable, else the pure-PyTorch backend.
+    ``"auto"`` picks pytorch3d for CUDA tensors when it is importable, and the pure-PyTorch backend
+    otherwise: on the CPU pytorch3d's rasteriser is a slow fallback (``benchmarks/render.py``
+    measures it at tens of times slower than the torch backend).
 
     Raises:
         InputError: unknown backend name.
@@ -147,7 +149,8 @@ def resolve_backend(backend: str = "auto") -> RasterBackend:
     if backend not in ("auto", "torch", "pytorch3d"):
         raise InputError(f"backend: expected 'auto', 'torch' or 'pytorch3d', found {backend!r}")
     if backend == "auto":
-        backend = "pytorch3d" if _pytorch3d_importable() else "torch"
+        on_cuda = device is not None and torch.device(device).type == "cuda"
+        backend = "pytorch3d" if on_cuda and _pytorch3d_importable() else "torch"
     if backend == "pytorch3d":
         if not _pytorch3d_importable():
             raise BackendError(
@@ -224,13 +227,14 @@ def rasterize(
         faces_per_pixel: K, the number of nearest faces kept per pixel.
         blur_radius: squared distance (units of ``min(H, W) / 2`` px) within which faces are recorded
             at pixels outside them; 0 for a hard rasterisation.
-        backend: ``"auto"`` (pytorch3d when importable, else torch), ``"torch"`` or ``"pytorch3d"``.
+        backend: ``"auto"`` (pytorch3d for CUDA tensors when importable, else torch), ``"torch"`` or
+            ``"pytorch3d"``.
 
     Returns:
         :class:`Fragments` with (B, H, W, K) fields.
     """
     faces_b, size = _check_inputs(verts_ndc, faces, image_size, faces_per_pixel, blur_radius)
-    impl = resolve_backend(backend)
+    impl = resolve_backend(backend, verts_ndc.device)
     frags = impl.rasterize(verts_ndc, faces_b, size, int(faces_per_pixel), float(blur_radius))
     return dataclasses.replace(
         frags, faces=faces.to(device=verts_ndc.device, dtype=torch.int64), backend=impl.name
