@@ -275,9 +275,9 @@ class HeadAvatar(nn.Module):
                 f"flame: expected FlameParams with batch {image.shape[0]}, found "
                 f"{flame.batch_size if isinstance(flame, FlameParams) else type(flame).__name__}"
             )
-        dev = self.faces.device
-        image = self._resize(image.to(dev, torch.float32), "bilinear")
-        mask = self._resize(mask.to(dev, torch.float32), "bilinear")
+        dev, dtype = self.faces.device, self.vertex_uvs.dtype
+        image = self._resize(image.to(dev, dtype), "bilinear")
+        mask = self._resize(mask.to(dev, dtype), "bilinear")
         flame = flame.to(dev)
         texture = self.encode_texture(image, mask)
         verts = self.flame(flame).vertices

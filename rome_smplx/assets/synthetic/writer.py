@@ -30,7 +30,7 @@ from rome_smplx.errors import InputError
 log = logging.getLogger(__name__)
 
 #: Version of the generator; bump it whenever the generated content changes (names the cache).
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 #: Name of the marker file that tells the asset layer this folder holds stand-ins.
 MARKER_NAME = "SYNTHETIC"
 
@@ -74,6 +74,7 @@ def write_synthetic_assets(directory, seed: int = 0, head_vertices: int | None =
     from rome_smplx.assets.synthetic.head import FLAME_NUM_VERTICES, build_head, write_flame_files
     from rome_smplx.assets.synthetic.people import make_person, write_person
     from rome_smplx.assets.synthetic.rome_data import build_rome_data, write_rome_files
+    from rome_smplx.io.meshes import write_obj
     from rome_smplx.io.atomic import atomic_dir, write_bytes_atomic
 
     if head_vertices is None:
@@ -87,6 +88,11 @@ def write_synthetic_assets(directory, seed: int = 0, head_vertices: int | None =
         head = build_head(head_vertices, seed)
         bar.update()
         write_flame_files(head, tmp / folder("flame"))
+        # DECA's head_template.obj carries the UV layout (vt) that ROME's uvfaces_v2 index.
+        write_obj(
+            tmp / folder("head_template") / "head_template.obj", head.v_template, head.faces,
+            head.uv_coords, head.uv_faces[: len(head.faces)],
+        )
         bar.update()
         bar.set_postfix_str("rome data")
         rome = build_rome_data(head, seed)
