@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from rome_smplx.assets import AssetReport, Assets
+from rome_smplx.assets import AssetReport, Assets, load_pickle
 from rome_smplx.assets.core import SYNTHETIC_MARKER
 from rome_smplx.errors import AssetError
 
@@ -128,7 +128,7 @@ def test_broken_folder_reports_every_problem_at_once(broken, replace):
 
 def test_missing_flame_key_in_file_raises_naming_key(broken, small, replace):
     flame_path = small.path("flame")
-    raw = pickle.loads(flame_path.read_bytes())  # our own synthetic file: numpy-only
+    raw = load_pickle(flame_path)
     del raw["posedirs"]
     replace(broken / "flame" / flame_path.name, pickle.dumps(raw))
     a = Assets.from_dir(broken, validate=False)
@@ -174,7 +174,7 @@ def test_sanitized_copies_are_cached_and_chumpy_free(small, tmp_path, monkeypatc
     for key in ("hands_componentsl", "hands_meanr", "lmk_faces_idx"):
         assert key in z.files
     np.testing.assert_array_equal(z["v_template"], a.smplx_data()["v_template"])
-    raw = pickle.loads((d / "flame" / "FLAME_NEUTRAL.pkl").read_bytes())
+    raw = load_pickle(d / "flame" / "FLAME_NEUTRAL.pkl")
     assert all(isinstance(v, np.ndarray) for v in raw.values())
     assert not any(p.name.startswith(".") for p in d.parent.iterdir())  # no temporary left over
 
