@@ -91,5 +91,23 @@ def assets_synth(directory: Path, seed: int, head_vertices: int | None, people: 
     log.info("synthetic assets written to %s", out)
 
 
+@main.command("demo")
+@click.option("--out", "out", type=click.Path(path_type=Path), default=Path("demo_out"), show_default=True,
+              help="Output folder (replaced as a whole when the run succeeds).")
+@click.option("--assets", "assets_dir", type=click.Path(path_type=Path), default=None,
+              help="Asset folder (default: $ROME_SMPLX_ASSETS, else the synthetic stand-ins).")
+@click.option("--person", default=0, show_default=True, help="Synthetic person index (people/person_XXX).")
+@click.option("--variant", type=click.Choice(["linear", "full"]), default="linear", show_default=True,
+              help="Hair/neck offsets from the distilled linear model or the full ROME model.")
+@click.option("--frames", default=4, show_default=True, help="Animation frames.")
+@handle_errors
+def demo(out: Path, assets_dir: Path | None, person: int, variant: str, frames: int) -> None:
+    """Full-body demo: photo -> ROME head -> hair on the PIXIE SMPL-X body -> renders, animation, meshes."""
+    from rome_smplx.demo import run_full_body_demo
+
+    run_full_body_demo(out, assets_dir=assets_dir, person=person, variant=variant, frames=frames)
+    click.echo(f"demo written to {out}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

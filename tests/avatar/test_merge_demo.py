@@ -1,0 +1,93 @@
+"""Merging the ROME hair onto SMPL-X, posing, export, and the full-body demo end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import trimesh
+from click.testing import CliRunner
+
+import rome_smplx as rs
+from rome_smplx.avatar.merge import PART_HAIR, merge
+from rome_smplx.bridges import deca, pixie
+from rome_smplx.cli import main
+from rome_smplx.io.images import load_image, load_mask
+
+
+@pytest.fixture(scope="module")
+def merged(synthetic_dir_small):
+    assets = rs.Assets.from_dir(synthetic_dir_small)
+    folder = synthetic_dir_small / "people" / "person_000"
+    head = rs.HeadAvatar.from_assets(assets, variant="linear", size="small", image_size=64, backend="torch")
+    with torch.no_grad():
+        recon = head.reconstruct(load_image(folder / "photo_256.png"), load_mask(folder / "mask_256.png"),
+                                 deca.load(folder / "person_000_deca.pkl"))
+    body = pixie.to_y_up(pixie.load(folder / "person_000_param.pkl"))
+    return assets, recon, body, merge(recon, body, assets, flame_model=head.flame)
+
+
+def test_hair_offsets_land_on_the_body_head_and_nowhere_else(merged):
+    assets, recon, body, avatar = merged
+    corr = torch.as_tensor(assets.correspondence())
+    hair = assets.rome_data().hair_list
+    # The synthetic body's head is the FLAME template shifted: the similarity is a pure translation.
+    s, R, t = avatar.similarity
+    assert abs(float(s) - 1) < 1e-4 and torch.allclose(R, torch.eye(3), atol=1e-4)
+    expected = torch.zeros_like(avatar.template_offsets)
+    expected[corr[hair]] = recon.offsets[0, hair]
+    torch.testing.assert_close(avatar.template_offsets, expected, atol=1e-4, rtol=0)
+    assert int((avatar.parts == PART_HAIR).sum()) == hair.numel()
+    # Shoulders stay SMPL-X's: no neck offsets are transferred.
+    neck_only = np.setdiff1d(assets.rome_data().neck_list.numpy(), hair.numpy())
+    assert float(avatar.template_offsets[corr[neck_only]].abs().max()) == 0.0
+
+
+def test_posing_moves_the_hair_with_the_head(merged):
+    assets, recon, body, avatar = merged
+    from rome_smplx.geometry.rotations import axis_angle_to_matrix
+
+    turned = body.index(0)
+    pose = turned.body_pose.clone()
+    pose[:, 14] = axis_angle_to_matrix(torch.tensor([[0.0, 0.6, 0.0]])) @ pose[:, 14]  # head joint 15
+    turned.body_pose = pose
+    moved = avatar.pose(turned)
+    hair = avatar.parts == PART_HAIR
+    feet = avatar.vertices[0, :, 1] < avatar.vertices[0, :, 1].min() + 0.05
+    assert float((moved.vertices[0, hair] - avatar.vertices[0, hair]).norm(dim=-1).mean()) > 0.02
+    assert float((moved.vertices[0, feet] - avatar.vertices[0, feet]).norm(dim=-1).max()) < 1e-5
+
+
+def test_export_round_trips_through_trimesh(merged, tmp_path):
+    *_, avatar = merged
+    for ext in ("glb", "ply", "obj"):
+        path = avatar.export(tmp_path / f"avatar.{ext}")
+        mesh = trimesh.load(path, force="mesh", process=False)
+        assert len(mesh.vertices) == avatar.vertices.shape[1]
+        assert np.allclose(np.asarray(mesh.vertices), avatar.vertices[0].numpy(), atol=1e-5)
+    assert not list(tmp_path.glob(".*tmp*"))  # atomic: no temporary leftovers
+
+
+def test_demo_cli_writes_every_output(synthetic_dir_small, tmp_path):
+    out = tmp_path / "demo"
+    res = CliRunner().invoke(main, ["demo", "--out", str(out), "--assets", str(synthetic_dir_small), "--frames", "2"])
+    assert res.exit_code == 0, res.output
+    names = {p.name for p in out.iterdir()}
+    assert {"avatar.glb", "avatar.obj", "preview_front.png", "animation.png", "head_render_0.png", "summary.json"} <= names
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["synthetic_assets"] and summary["hair_vertices"] > 0
+    assert len(list((out / "motion").glob("frame_*.ply"))) == 2
+    front = load_image(out / "preview_front.png")
+    assert 0.02 < float((front < 0.99).any(1).float().mean()) < 0.6  # a figure on a white background
+
+
+def test_demo_on_a_folder_without_people_fails_cleanly(synthetic_dir_small, tmp_path):
+    import shutil
+
+    src = tmp_path / "assets"
+    shutil.copytree(synthetic_dir_small, src, ignore=shutil.ignore_patterns("people"))
+    res = CliRunner().invoke(main, ["demo", "--out", str(tmp_path / "out"), "--assets", str(src)])
+    assert res.exit_code == 2 and "people" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "out").exists()
