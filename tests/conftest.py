@@ -24,7 +24,7 @@ def synthetic_dir(tmp_path_factory):
     from rome_smplx.assets.synthetic import write_synthetic_assets
 
     out = tmp_path_factory.mktemp("synthetic") / "assets"
-    write_synthetic_assets(out, seed=0, head_vertices=5023, people=2)
+    write_synthetic_assets(out, seed=0, head_vertices=None, people=2)  # None: FLAME's own count
     return out
 
 

@@ -84,15 +84,12 @@ def as_index_array(obj: Any, where: str | Path) -> np.ndarray:
 
 def to_numpy(obj: Any) -> np.ndarray:
     """ndarray of ``obj`` (ndarray, tensor, list of numbers / arrays). Raises ValueError/TypeError."""
-    try:
-        import torch
+    import torch
 
-        if isinstance(obj, torch.Tensor):
-            return obj.detach().cpu().numpy()
-        if isinstance(obj, (list, tuple)) and obj and all(isinstance(o, torch.Tensor) for o in obj):
-            return torch.stack(list(obj)).detach().cpu().numpy()
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu().numpy()
+    if isinstance(obj, (list, tuple)) and obj and all(isinstance(o, torch.Tensor) for o in obj):
+        return torch.stack(list(obj)).detach().cpu().numpy()
     arr = np.asarray(obj)
     if arr.dtype == object:
         raise TypeError(f"found objects of type {type(arr.flat[0]).__name__ if arr.size else 'object'}")

@@ -22,13 +22,8 @@ MESH_FORMATS = (".obj", ".ply", ".glb")
 
 
 def _as_np(name: str, a, dims: int, cols: int, dtype) -> np.ndarray:
-    try:
-        import torch
-
-        if isinstance(a, torch.Tensor):
-            a = a.detach().cpu().numpy()
-    except ImportError:  # pragma: no cover
-        pass
+    if hasattr(a, "detach"):  # torch.Tensor
+        a = a.detach().cpu().numpy()
     arr = np.asarray(a)
     if arr.ndim != dims or arr.shape[-1] != cols:
         raise InputError(f"{name}: expected shape (N, {cols}), found {arr.shape}")
