@@ -280,10 +280,46 @@ def section_raster_memory(args: argparse.Namespace) -> dict:
 
 
 # Each section returns a dict merged into the output object, in this order.
+def section_head_avatar(args: argparse.Namespace) -> dict:
+    """HeadAvatar reconstruct and drive times per frame at the release's widths (official profile,
+    full size, random weights: time does not depend on the values), 256 px, torch rasteriser,
+    on the synthetic stand-in head (FLAME's vertex count)."""
+    import tempfile
+
+    import rome_smplx as rs
+    from rome_smplx.assets.synthetic import write_synthetic_assets
+    from rome_smplx.geometry.rotations import axis_angle_to_matrix
+    from rome_smplx.types import FlameParams
+
+    reps = 1 if args.quick else 3
+    out: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        assets = rs.Assets.from_dir(write_synthetic_assets(f"{tmp}/assets", people=0))
+        n = 4
+        frames = FlameParams(
+            shape=torch.zeros(n, 100), expression=0.5 * torch.randn(n, 50),
+            global_rot=axis_angle_to_matrix(0.2 * torch.randn(n, 3)),
+            jaw_rot=axis_angle_to_matrix(torch.tensor([[0.15, 0.0, 0.0]]).expand(n, 3)),
+            cam=torch.tensor([[7.0, 0.0, 0.0]]).expand(n, 3),
+        )
+        image, mask = torch.rand(1, 3, 256, 256), torch.ones(1, 1, 256, 256)
+        for variant in ("full", "linear"):
+            head = rs.HeadAvatar.from_assets(assets, variant=variant, size="full", backend="torch")
+            with torch.no_grad():
+                rec_t = _median([_timed(lambda: head.reconstruct(image, mask, frames.index(0))) for _ in range(reps)])
+                rec = head.reconstruct(image, mask, frames.index(0))
+                drive_t = _median([_timed(lambda: head.render(rec, frames)) for _ in range(reps)]) / n
+            out[variant] = {"reconstruct_s": round(rec_t, 4), "drive_s_per_frame": round(drive_t, 4)}
+    out["linear_over_full_reconstruct"] = round(out["linear"]["reconstruct_s"] / out["full"]["reconstruct_s"], 4)
+    out["linear_over_full_drive"] = round(out["linear"]["drive_s_per_frame"] / out["full"]["drive_s_per_frame"], 4)
+    return {"head_avatar": out}
+
+
 SECTIONS: list[Callable[[argparse.Namespace], dict]] = [
     section_environment,
     section_rasterizer,
     section_raster_memory,
+    section_head_avatar,
 ]
 
 
