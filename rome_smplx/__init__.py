@@ -13,6 +13,14 @@ __all__ = [
     "InputError",
     "CheckpointError",
     "BackendError",
+    "Assets",
+    "HeadAvatar",
+    "merge",
+    "FullBodyAvatar",
+    "FlameParams",
+    "SmplxParams",
+    "HeadReconstruction",
+    "RenderOutput",
 ]
 
 
@@ -26,6 +34,10 @@ def __getattr__(name: str):
         from rome_smplx.avatar.head import HeadAvatar
 
         return HeadAvatar
+    if name in ("merge", "FullBodyAvatar"):
+        from rome_smplx.avatar import merge as _merge
+
+        return getattr(_merge, name)
     if name in ("FlameParams", "SmplxParams", "HeadReconstruction", "RenderOutput"):
         from rome_smplx import types
 
