@@ -237,20 +237,36 @@ def _opengl_comparison(v: torch.Tensor, faces: torch.Tensor, reps: int) -> dict:
 
 
 _MEMORY_PROBE = r"""
-import resource, sys, torch
+import sys, torch
 torch.set_num_threads(int(sys.argv[1]))
 sys.path.insert(0, sys.argv[2])
 from render import bumpy_sphere, to_image_ndc
 from rome_smplx.render.raster import ROME_SOFT_BLUR_RADIUS, rasterize, soft_silhouette
+
+
+def peak_mb():
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM")) / 1024.0
+
+
+def reset_peak():
+    with open("/proc/self/clear_refs", "w") as fh:  # "5" resets this process's peak RSS
+        fh.write("5")
+
+
 v, f = bumpy_sphere(71, 142)
 x = to_image_ndc(v, 4).requires_grad_(True)
-rasterize(x.detach()[:1, :3], f[:1] * 0, (8, 8), backend="torch")
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+rasterize(x.detach(), f[:10], (8, 8), backend="torch")
+reset_peak()
+base = peak_mb()
 rasterize(x.detach(), f, (512, 512), backend="torch")
-hard = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-soft_silhouette(x, f, (512, 512), faces_per_pixel=10, blur_radius=ROME_SOFT_BLUR_RADIUS, backend="torch").sum().backward()
-soft = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(f.shape[0], (hard - before) / 1024.0, (soft - before) / 1024.0)
+hard = peak_mb() - base
+reset_peak()
+base = peak_mb()
+a = soft_silhouette(x, f, (512, 512), faces_per_pixel=10, blur_radius=ROME_SOFT_BLUR_RADIUS, backend="torch")
+a.sum().backward()
+soft = peak_mb() - base
+print(f.shape[0], hard, soft)
 """
 
 
@@ -297,7 +313,8 @@ def section_head_avatar(args: argparse.Namespace) -> dict:
         assets = rs.Assets.from_dir(write_synthetic_assets(f"{tmp}/assets", people=0))
         n = 4
         frames = FlameParams(
-            shape=torch.zeros(n, 100), expression=0.5 * torch.randn(n, 50),
+            shape=torch.zeros(n, 100),
+            expression=0.5 * torch.randn(n, 50),
             global_rot=axis_angle_to_matrix(0.2 * torch.randn(n, 3)),
             jaw_rot=axis_angle_to_matrix(torch.tensor([[0.15, 0.0, 0.0]]).expand(n, 3)),
             cam=torch.tensor([[7.0, 0.0, 0.0]]).expand(n, 3),
@@ -306,12 +323,18 @@ def section_head_avatar(args: argparse.Namespace) -> dict:
         for variant in ("full", "linear"):
             head = rs.HeadAvatar.from_assets(assets, variant=variant, size="full", backend="torch")
             with torch.no_grad():
-                rec_t = _median([_timed(lambda: head.reconstruct(image, mask, frames.index(0))) for _ in range(reps)])
+                rec_t = _median(
+                    [_timed(lambda: head.reconstruct(image, mask, frames.index(0))) for _ in range(reps)]
+                )
                 rec = head.reconstruct(image, mask, frames.index(0))
                 drive_t = _median([_timed(lambda: head.render(rec, frames)) for _ in range(reps)]) / n
             out[variant] = {"reconstruct_s": round(rec_t, 4), "drive_s_per_frame": round(drive_t, 4)}
-    out["linear_over_full_reconstruct"] = round(out["linear"]["reconstruct_s"] / out["full"]["reconstruct_s"], 4)
-    out["linear_over_full_drive"] = round(out["linear"]["drive_s_per_frame"] / out["full"]["drive_s_per_frame"], 4)
+    out["linear_over_full_reconstruct"] = round(
+        out["linear"]["reconstruct_s"] / out["full"]["reconstruct_s"], 4
+    )
+    out["linear_over_full_drive"] = round(
+        out["linear"]["drive_s_per_frame"] / out["full"]["drive_s_per_frame"], 4
+    )
     return {"head_avatar": out}
 
 

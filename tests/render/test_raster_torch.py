@@ -302,3 +302,18 @@ def test_missing_pytorch3d_is_a_backend_error(monkeypatch):
     assert resolve_backend("auto").name == "torch"
     with pytest.raises(BackendError, match="pytorch3d"):
         resolve_backend("pytorch3d")
+
+
+def test_fragment_values_analytic_backward_passes_gradcheck():
+    from rome_smplx.render.raster.torch_backend import _FragmentValues
+
+    g = torch.Generator().manual_seed(9)
+    verts = torch.randn(1, 6, 3, generator=g, dtype=torch.float64) * 0.5
+    verts[..., 2] += 2.0
+    vidx = torch.tensor([[0, 1, 2], [3, 4, 5], [0, 2, 4], [1, 3, 5], [5, 0, 3], [2, 1, 4]])
+    pcx = torch.rand(6, generator=g, dtype=torch.float64) - 0.5
+    pcy = torch.rand(6, generator=g, dtype=torch.float64) - 0.5
+    verts.requires_grad_(True)
+    assert torch.autograd.gradcheck(
+        lambda v: _FragmentValues.apply(v, vidx, pcx, pcy, 1.25, 1.0), (verts,), eps=1e-6, atol=1e-6
+    )

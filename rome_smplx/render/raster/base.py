@@ -135,7 +135,7 @@ def available_backends() -> list[str]:
     return names
 
 
-def resolve_backend(backend: str = "auto", device: Optional[torch.device] = None) -> RasterBackend:
+def resolve_backend(backend: str = "auto", device: torch.device | str | None = None) -> RasterBackend:
     """Return the backend object for ``"auto"``, ``"torch"`` or ``"pytorch3d"``.
 
     ``"auto"`` picks pytorch3d for CUDA tensors when it is importable, and the pure-PyTorch backend

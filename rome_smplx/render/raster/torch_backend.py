@@ -253,37 +253,133 @@ def _tri_dist2(
     return torch.minimum(torch.minimum(d01, d02), d12)
 
 
-def _values(verts: Tensor, st: _Setup, out_idx: Tensor, g: Tensor, K: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Differentiable barycentrics (M, 3), depth (M,) and signed NDC squared distance (M,).
+class _FragmentValues(torch.autograd.Function):
+    """Barycentrics, depth and signed distance of selected (pixel, face) pairs, analytic backward.
 
-    Computed in pytorch3d's isotropic NDC units from differences of NDC coordinates (pixel centre minus
-    vertex), which keeps float32 rounding at pytorch3d's level.
+    Only the inputs are saved (no per-operation autograd graph), which keeps the memory of a
+    512 px, 10-faces-per-pixel pass small. Everything is computed relative to the pixel centre in
+    pytorch3d's isotropic NDC units (``u = (x - px) * W / min(H, W)``, ``t = (y - py) * H / min(H, W)``),
+    which keeps float32 rounding at pytorch3d's level.
     """
+
+    @staticmethod
+    def forward(ctx, verts: Tensor, vidx: Tensor, pcx: Tensor, pcy: Tensor, sx: float, sy: float):
+        M = vidx.shape[0]
+        bary = verts.new_empty(M, 3)
+        zb = verts.new_empty(M)
+        dist = verts.new_empty(M)
+        for a in range(0, M, CHUNK_CANDIDATES):  # bounded temporaries
+            sl = slice(a, min(M, a + CHUNK_CANDIDATES))
+            u, t, z = _relative(verts, vidx[sl], pcx[sl], pcy[sl], sx, sy)
+            w, _ = _bary(u, t)
+            d2, _, _, _ = _closest_edge(u, t)
+            bary[sl] = w
+            zb[sl] = (w * z).sum(-1)
+            dist[sl] = torch.where((w > 0).all(-1), -d2, d2)
+        ctx.save_for_backward(verts, vidx, pcx, pcy)
+        ctx.scales = (sx, sy)
+        return bary, zb, dist
+
+    @staticmethod
+    def backward(ctx, g_bary: Tensor, g_z: Tensor, g_dist: Tensor):
+        verts, vidx, pcx, pcy = ctx.saved_tensors
+        sx, sy = ctx.scales
+        grad = torch.zeros(verts.numel() // 3, 3, dtype=verts.dtype, device=verts.device)
+        M = vidx.shape[0]
+        for a in range(0, M, CHUNK_CANDIDATES):
+            sl = slice(a, min(M, a + CHUNK_CANDIDATES))
+            g = _values_backward(
+                verts,
+                vidx[sl],
+                pcx[sl],
+                pcy[sl],
+                sx,
+                sy,
+                None if g_bary is None else g_bary[sl],
+                None if g_z is None else g_z[sl],
+                None if g_dist is None else g_dist[sl],
+            )
+            grad.index_add_(0, vidx[sl].reshape(-1), g.reshape(-1, 3))
+        return grad.view_as(verts), None, None, None, None, None
+
+
+def _values_backward(verts, vidx, pcx, pcy, sx, sy, g_bary, g_z, g_dist) -> Tensor:
+    """Gradient of the fragment values w.r.t. the corners of each pair: (M, 3 corners, 3 coords)."""
+    u, t, z = _relative(verts, vidx, pcx, pcy, sx, sy)
+    w, den = _bary(u, t)
+    gu = torch.zeros_like(u)
+    gt = torch.zeros_like(t)
+    gz = torch.zeros_like(z)
+    # barycentrics (and depth through them): w_i = E_i / (A + eps), A = E_0 + E_1 + E_2
+    gw = g_bary if g_bary is not None else torch.zeros_like(w)
+    if g_z is not None:
+        gw = gw + g_z[:, None] * z
+        gz = g_z[:, None] * w
+    if g_bary is not None or g_z is not None:
+        gE = gw / den[:, None]
+        gA = -(gw * w).sum(-1, keepdim=True) / den[:, None]
+        c0, c1, c2 = (gE + gA).unbind(-1)
+        u0, u1, u2 = u.unbind(-1)
+        t0, t1, t2 = t.unbind(-1)
+        gu = torch.stack([c1 * t2 - c2 * t1, c2 * t0 - c0 * t2, c0 * t1 - c1 * t0], -1)
+        gt = torch.stack([c2 * u1 - c1 * u2, c0 * u2 - c2 * u0, c1 * u0 - c0 * u1], -1)
+    if g_dist is not None:
+        # squared distance to the closest edge (a, b): d = |q|^2, q = a + s (b - a) (pixel at the origin)
+        _, edge, s, q = _closest_edge(u, t)
+        gd = torch.where((w > 0).all(-1), -g_dist, g_dist) * 2.0
+        a_idx = torch.tensor([0, 0, 1], device=u.device)[edge]
+        b_idx = torch.tensor([1, 2, 2], device=u.device)[edge]
+        ga = (gd * (1.0 - s))[:, None] * q
+        gb = (gd * s)[:, None] * q
+        gu = gu.scatter_add(1, a_idx[:, None], ga[:, :1]).scatter_add(1, b_idx[:, None], gb[:, :1])
+        gt = gt.scatter_add(1, a_idx[:, None], ga[:, 1:]).scatter_add(1, b_idx[:, None], gb[:, 1:])
+    return torch.stack([gu * sx, gt * sy, gz], -1)
+
+
+def _relative(verts: Tensor, vidx: Tensor, pcx: Tensor, pcy: Tensor, sx: float, sy: float):
+    """Corner coordinates relative to the pixel centre: u, t (M, 3) isotropic NDC, z (M, 3)."""
+    v = verts.reshape(-1, 3)[vidx.reshape(-1)].reshape(vidx.shape[0], 3, 3)
+    return (v[..., 0] - pcx[:, None]) * sx, (v[..., 1] - pcy[:, None]) * sy, v[..., 2]
+
+
+def _bary(u: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+    """pytorch3d's barycentrics of the origin: (M, 3) and the denominator area + eps (M,)."""
+    u0, u1, u2 = u.unbind(-1)
+    t0, t1, t2 = t.unbind(-1)
+    area = (u2 - u0) * (t1 - t0) - (t2 - t0) * (u1 - u0)
+    den = area + _EPS
+    w = torch.stack([t1 * u2 - u1 * t2, t2 * u0 - u2 * t0, t0 * u1 - u0 * t1], -1) / den[:, None]
+    return w, den
+
+
+def _closest_edge(u: Tensor, t: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Squared distance from the origin to the closest edge (M,), its index (0: v0v1, 1: v0v2,
+    2: v1v2; first on ties like pytorch3d), the clamped segment parameter (M,) and the closest point
+    (M, 2)."""
+    a = torch.stack([u[:, [0, 0, 1]], t[:, [0, 0, 1]]], -1)  # (M, 3 edges, 2)
+    b = torch.stack([u[:, [1, 2, 2]], t[:, [1, 2, 2]]], -1)
+    e = b - a
+    l2 = (e * e).sum(-1)
+    ok = l2 > _EPS
+    s = (-(a * e).sum(-1) / torch.where(ok, l2, torch.ones_like(l2))).clamp(0.0, 1.0)
+    s = torch.where(ok, s, torch.ones_like(s))  # degenerate edge: distance to its end point
+    q = a + s[..., None] * e
+    d = (q * q).sum(-1)
+    dmin, edge = d.min(-1)
+    sel = edge[:, None]
+    return dmin, edge, s.gather(1, sel).squeeze(1), q.gather(1, sel[..., None].expand(-1, 1, 2)).squeeze(1)
+
+
+def _values(verts: Tensor, st: _Setup, out_idx: Tensor, g: Tensor, K: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Differentiable barycentrics (M, 3), depth (M,) and signed NDC squared distance (M,)."""
     H, W = st.H, st.W
     m = float(min(H, W))
-    v = verts.reshape(-1, 3)[st.vidx[g].reshape(-1)].reshape(g.shape[0], 3, 3)
     pix = torch.div(out_idx, K, rounding_mode="floor")
-    col = (pix % W).to(v.dtype)
-    row = (torch.div(pix, W, rounding_mode="floor") % H).to(v.dtype)
+    col = (pix % W).to(verts.dtype)
+    row = (torch.div(pix, W, rounding_mode="floor") % H).to(verts.dtype)
     pcx = -1.0 + (2.0 * col + 1.0) / W
     pcy = -1.0 + (2.0 * row + 1.0) / H
-    sx, sy = W / m, H / m
-    x, y, z = v[..., 0], v[..., 1], v[..., 2]
-    x0, y0 = x[:, 0], y[:, 0]
-    dx, dy = (pcx - x0) * sx, (pcy - y0) * sy
-    e1x, e1y = (x[:, 1] - x0) * sx, (y[:, 1] - y0) * sy
-    e2x, e2y = (x[:, 2] - x0) * sx, (y[:, 2] - y0) * sy
-    area = e2x * e1y - e2y * e1x
-    den = area + _EPS
-    w1 = (dy * e2x - dx * e2y) / den
-    w2 = (dx * e1y - dy * e1x) / den
-    w0 = ((dx - e1x) * (e2y - e1y) - (dy - e1y) * (e2x - e1x)) / den
-    bary = torch.stack([w0, w1, w2], dim=-1)
-    zb = (bary * z).sum(-1)
-    d2 = _tri_dist2(dx, dy, e1x, e1y, e2x, e2y, _EPS)
-    inside = (w0 > 0) & (w1 > 0) & (w2 > 0)
-    dist = torch.where(inside, -d2, d2)
-    return bary, zb, dist
+    return _FragmentValues.apply(verts, st.vidx[g], pcx, pcy, W / m, H / m)
 
 
 def rasterize_torch(
