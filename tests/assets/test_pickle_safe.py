@@ -80,10 +80,10 @@ def _chumpy_pickle(obj_factory, protocol):
     ch_ops = types.ModuleType("chumpy.ch_ops")
 
     class Ch:
-        pass
+        """Stand-in for chumpy.ch.Ch (only its module path matters for pickling)."""
 
     class add:
-        pass
+        """Stand-in for chumpy.ch_ops.add."""
 
     Ch.__module__, Ch.__qualname__ = "chumpy.ch", "Ch"
     add.__module__, add.__qualname__ = "chumpy.ch_ops", "add"
