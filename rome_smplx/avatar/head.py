@@ -8,7 +8,9 @@ variant, rasterisation, E_img), so driving many frames from one source is cheap.
 Variants:
     ``"full"``: offsets from the geometry U-Net E_geom and the per-vertex MLP G_geom:
     ``offsets = tanh(G_geom(Z(uv), harmonic(uv))) * mask * n`` (per axis, ``n`` the vertex normals of
-    the posed FLAME mesh, ``mask`` the deformable vertices).
+    the posed FLAME mesh with the mouth-closing faces, ``mask`` the deformable vertices). The release
+    feeds G_geom the harmonic encoding of a 256x256 UV grid bilinearly sampled at each vertex's UV;
+    we encode the vertex UV itself, which equals it except within half a texel of the UV border.
     ``"linear"``: ROME's distilled model: a ResNet-50 regresses the coefficients of a linear basis
     (50 hair + 10 neck components); ``offsets = basis @ coeffs + mean`` (full 3D offsets).
 
@@ -243,7 +245,7 @@ class HeadAvatar(nn.Module):
         uv_enc = prof.harmonic(self.vertex_uvs.to(latent.dtype)).unsqueeze(0).expand(B, -1, -1)
         mlp_in = torch.cat([z_v, uv_enc], dim=-1).reshape(B * N, -1)
         raw = self.networks.mlp_deformer(mlp_in).view(B, N, 3)
-        normals = vertex_normals(verts, self.flame.faces)
+        normals = vertex_normals(verts, self.faces)  # the rendered faces, mouth-closing ones included
         offsets = torch.tanh(raw) * self.deform_mask.to(raw.dtype)[None, :, None] * normals
         return offsets, latent
 

@@ -6,8 +6,8 @@ release) goes like this:
 1. rasterise the deformed mesh with the target camera (1 face per pixel, hard);
 2. sample the neural texture ``T`` at the rasterised UVs (``grid_sample``) and mask it by the hard
    coverage;
-3. rasterise the mesh's world-frame (FLAME-frame, before the global rotation) vertex normals and
-   harmonic-encode them;
+3. rasterise the mesh's world-frame (FLAME-frame, before the global rotation) vertex normals (0 on
+   the background) and harmonic-encode them, background included;
 4. feed ``cat([sampled T, encoded normals])`` to the rendering U-Net E_img, which predicts an RGB
    image and a mask (both through a sigmoid);
 5. threshold the mask at 0.6, clean it with a 9x9 morphological opening and composite the image on
@@ -193,8 +193,10 @@ class DeferredNeuralRenderer:
         sampled = sample_texture(texture, uv_image, coverage)
         normals = vertex_normals(verts_world, faces)
         normal_image = interpolate(frags, normals)[:, :, :, 0]  # (B, H, W, 3), 0 outside
+        # As in the release, the encoding is not masked: background normals are 0, so their sine
+        # channels are 0 and their cosine channels 1.
         encoded = self.harmonic(normal_image).permute(0, 3, 1, 2)
-        feats = torch.cat([sampled, encoded * coverage], dim=1)
+        feats = torch.cat([sampled, encoded], dim=1)
         return feats, coverage, normal_image.permute(0, 3, 1, 2)
 
     def __call__(
