@@ -177,8 +177,8 @@ def _select(verts: Tensor, st: _Setup, K: int, blur: float) -> tuple[Tensor, Ten
             ok = (w0 > tab[8]) & (w1 > tab[9]) & (w2 > tab[10]) & (zc >= 0)
         else:
             ok = (w0 > 0) & (w1 > 0) & (w2 > 0) & (zc >= 0)
-        pix = pstart[item] + local
-        g = g_item[item]
+        pix = pstart.index_select(0, item) + local
+        g = g_item.index_select(0, item)
         if blur > 0:
             idx = ok.nonzero().squeeze(1)
             pix, g, zc = pix[idx], g[idx], zc[idx]
@@ -338,7 +338,7 @@ def _values_backward(verts, vidx, pcx, pcy, sx, sy, g_bary, g_z, g_dist) -> Tens
 
 def _relative(verts: Tensor, vidx: Tensor, pcx: Tensor, pcy: Tensor, sx: float, sy: float):
     """Corner coordinates relative to the pixel centre: u, t (M, 3) isotropic NDC, z (M, 3)."""
-    v = verts.reshape(-1, 3)[vidx.reshape(-1)].reshape(vidx.shape[0], 3, 3)
+    v = verts.reshape(-1, 3).index_select(0, vidx.reshape(-1)).reshape(vidx.shape[0], 3, 3)
     return (v[..., 0] - pcx[:, None]) * sx, (v[..., 1] - pcy[:, None]) * sy, v[..., 2]
 
 
@@ -352,22 +352,43 @@ def _bary(u: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
     return w, den
 
 
+def _segment(ax: Tensor, ay: Tensor, bx: Tensor, by: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Closest point of segment a-b to the origin: squared distance, parameter s, point (qx, qy)."""
+    ex, ey = bx - ax, by - ay
+    l2 = ex * ex + ey * ey
+    ok = l2 > _EPS
+    s = (-(ax * ex + ay * ey) / torch.where(ok, l2, torch.ones_like(l2))).clamp(0.0, 1.0)
+    s = torch.where(ok, s, torch.ones_like(s))  # degenerate edge: distance to its end point
+    qx, qy = ax + s * ex, ay + s * ey
+    return qx * qx + qy * qy, s, qx, qy
+
+
 def _closest_edge(u: Tensor, t: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Squared distance from the origin to the closest edge (M,), its index (0: v0v1, 1: v0v2,
     2: v1v2; first on ties like pytorch3d), the clamped segment parameter (M,) and the closest point
     (M, 2)."""
-    a = torch.stack([u[:, [0, 0, 1]], t[:, [0, 0, 1]]], -1)  # (M, 3 edges, 2)
-    b = torch.stack([u[:, [1, 2, 2]], t[:, [1, 2, 2]]], -1)
-    e = b - a
-    l2 = (e * e).sum(-1)
-    ok = l2 > _EPS
-    s = (-(a * e).sum(-1) / torch.where(ok, l2, torch.ones_like(l2))).clamp(0.0, 1.0)
-    s = torch.where(ok, s, torch.ones_like(s))  # degenerate edge: distance to its end point
-    q = a + s[..., None] * e
-    d = (q * q).sum(-1)
-    dmin, edge = d.min(-1)
-    sel = edge[:, None]
-    return dmin, edge, s.gather(1, sel).squeeze(1), q.gather(1, sel[..., None].expand(-1, 1, 2)).squeeze(1)
+    u0, u1, u2 = u.unbind(-1)
+    t0, t1, t2 = t.unbind(-1)
+    d0, s0, qx0, qy0 = _segment(u0, t0, u1, t1)
+    d1, s1, qx1, qy1 = _segment(u0, t0, u2, t2)
+    d2, s2, qx2, qy2 = _segment(u1, t1, u2, t2)
+    first = (d0 <= d1) & (d0 <= d2)
+    second = ~first & (d1 <= d2)
+
+    def pick(a0: Tensor, a1: Tensor, a2: Tensor) -> Tensor:
+        return torch.where(first, a0, torch.where(second, a1, a2))
+
+    edge = pick(
+        torch.zeros_like(d0, dtype=torch.int64),
+        torch.ones_like(d0, dtype=torch.int64),
+        torch.full_like(d0, 2, dtype=torch.int64),
+    )
+    return (
+        pick(d0, d1, d2),
+        edge,
+        pick(s0, s1, s2),
+        torch.stack([pick(qx0, qx1, qx2), pick(qy0, qy1, qy2)], -1),
+    )
 
 
 def _values(verts: Tensor, st: _Setup, out_idx: Tensor, g: Tensor, K: int) -> tuple[Tensor, Tensor, Tensor]:
