@@ -1,0 +1,187 @@
+"""Configuration of a ROME training run (one dataclass, YAML in, JSON beside every checkpoint)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from rome_smplx.errors import InputError
+
+__all__ = ["DEFAULT_LOSS_WEIGHTS", "RomeTrainConfig"]
+
+#: ROME's loss weights (``run_train.sh``, reference section 4). ``0`` switches a loss off.
+DEFAULT_LOSS_WEIGHTS: dict[str, float] = {
+    "perceptual": 1.0,  # VGG19
+    "gaze": 1.0,  # VGG16 eye features (needs gaze_weights and target landmarks)
+    "identity": 0.1,  # face-id embedding (needs face_id_weights)
+    "adversarial": 0.1,  # hinge, generator and discriminator sides
+    "feature_matching": 1.0,
+    "seg": 10.0,  # Dice of E_img's mask vs the dataset mask
+    "seg_hair": 10.0,  # silhouette with neck vertices detached vs face + ears + hair
+    "seg_neck": 1.0,  # silhouette with hair vertices detached vs face + ears + neck + cloth + hair
+    "chamfer": 0.01,
+    "laplacian": 10.0,  # on the offsets only
+    "keypoints": 1.0,
+}
+
+
+@dataclass
+class RomeTrainConfig:
+    """Everything a ROME training run needs besides the asset folder and the data.
+
+    Attributes:
+        profile, size: network profile (``official``/``paper``) and width (``full``/``small``).
+        image_size: training resolution (ROME: 256); the UV maps (texture, geometry latent) use it too.
+        batch_size: pairs per step (per process under torchrun).
+        betas: Adam betas (ROME: (0, 0.999)); lr_g, lr_d: learning rates of the generator networks
+            (E_tex, E_geom, G_geom, E_img[, segmentation U-Net]) and of the discriminator.
+        loss_weights: per loss, see :data:`DEFAULT_LOSS_WEIGHTS` (keys there only; missing keys keep
+            their default; ``0`` turns a loss off).
+        steps: optimisation steps of :meth:`RomeTrainer.fit`; checkpoint_every: steps between
+            checkpoints (0: only at the end); seed; device (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...).
+        output_dir: where checkpoints go (``step_XXXXXXX/`` folders).
+        vgg_weights, gaze_weights, face_id_weights: optional weight files (torchvision VGG19, a VGG16
+            gaze network, a ResNet-50 face-id network). Without VGG19 weights the perceptual loss runs
+            on a random VGG (warning); without gaze / face-id weights those losses are off (warning).
+        data_dir: optional frame-pairs folder (:class:`FramePairsDataset`); ``None`` trains on the
+            synthetic people of the asset folder.
+        backend: rasteriser backend.
+    """
+
+    profile: str = "official"
+    size: str = "full"
+    image_size: int = 256
+    batch_size: int = 4
+    betas: tuple[float, float] = (0.0, 0.999)
+    lr_g: float = 1e-4
+    lr_d: float = 4e-4
+    loss_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_LOSS_WEIGHTS))
+    steps: int = 1000
+    checkpoint_every: int = 500
+    seed: int = 0
+    device: str = "cpu"
+    output_dir: str = "rome_train_out"
+    vgg_weights: Optional[str] = None
+    gaze_weights: Optional[str] = None
+    face_id_weights: Optional[str] = None
+    data_dir: Optional[str] = None
+    backend: str = "auto"
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> None:
+        """Check types and ranges; raise :class:`InputError` naming the field."""
+        from rome_smplx.models.rome import PROFILES, SIZES
+
+        if self.profile not in PROFILES:
+            raise InputError(f"config 'profile': expected one of {PROFILES}, found {self.profile!r}")
+        if self.size not in SIZES:
+            raise InputError(f"config 'size': expected one of {SIZES}, found {self.size!r}")
+        for name in ("image_size", "batch_size", "steps", "checkpoint_every", "seed"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise InputError(f"config '{name}': expected an integer, found {v!r}")
+        if self.image_size < 16 or self.image_size % 16:
+            raise InputError(f"config 'image_size': expected a multiple of 16 (>= 16), found {self.image_size}")
+        if self.batch_size < 1 or self.steps < 0 or self.checkpoint_every < 0:
+            raise InputError("config: batch_size must be >= 1, steps and checkpoint_every >= 0; found "
+                             f"{self.batch_size}, {self.steps}, {self.checkpoint_every}")
+        betas = tuple(self.betas) if isinstance(self.betas, (list, tuple)) else None
+        if betas is None or len(betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas):
+            raise InputError(f"config 'betas': expected two numbers in [0, 1), found {self.betas!r}")
+        self.betas = (float(betas[0]), float(betas[1]))
+        for name in ("lr_g", "lr_d"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+                raise InputError(f"config '{name}': expected a positive number, found {v!r}")
+            setattr(self, name, float(v))
+        if not isinstance(self.loss_weights, dict):
+            raise InputError(f"config 'loss_weights': expected a mapping, found {type(self.loss_weights).__name__}")
+        unknown = sorted(set(self.loss_weights) - set(DEFAULT_LOSS_WEIGHTS))
+        if unknown:
+            raise InputError(f"config 'loss_weights': unknown loss(es) {unknown}; known: {sorted(DEFAULT_LOSS_WEIGHTS)}")
+        weights = dict(DEFAULT_LOSS_WEIGHTS)
+        for k, v in self.loss_weights.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                raise InputError(f"config 'loss_weights.{k}': expected a number >= 0, found {v!r}")
+            weights[k] = float(v)
+        self.loss_weights = weights
+        for name in ("device", "output_dir", "backend"):
+            if not isinstance(getattr(self, name), str):
+                raise InputError(f"config '{name}': expected a string, found {getattr(self, name)!r}")
+        for name in ("vgg_weights", "gaze_weights", "face_id_weights", "data_dir"):
+            v = getattr(self, name)
+            if v is not None and not isinstance(v, (str, os.PathLike)):
+                raise InputError(f"config '{name}': expected a path or null, found {v!r}")
+            if v is not None:
+                setattr(self, name, str(v))
+
+    # ------------------------------------------------------------------ (de)serialisation
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "config") -> "RomeTrainConfig":
+        """Build from a mapping; unknown keys raise :class:`InputError` naming them."""
+        if not isinstance(data, dict):
+            raise InputError(f"{source}: expected a mapping of settings, found {type(data).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(str(k) for k in set(data) - names)
+        if unknown:
+            raise InputError(f"{source}: unknown key(s) {unknown}; known: {sorted(names)}")
+        try:
+            return cls(**data)
+        except InputError as exc:
+            raise InputError(f"{source}: {exc}") from None
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike) -> "RomeTrainConfig":
+        """Read a YAML file (a mapping of the fields above; an empty file gives the defaults)."""
+        import yaml
+
+        p = Path(path)
+        if not p.is_file():
+            raise InputError(f"{p}: config file not found")
+        try:
+            data = yaml.safe_load(p.read_text())
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise InputError(f"{p}: not valid YAML: {exc}") from None
+        return cls.from_dict({} if data is None else data, str(p))
+
+    @classmethod
+    def from_json(cls, path: str | os.PathLike) -> "RomeTrainConfig":
+        p = Path(path)
+        try:
+            data = json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"{p}: unreadable config JSON: {exc}") from None
+        return cls.from_dict(data, str(p))
+
+    def save_json(self, path: str | os.PathLike) -> Path:
+        """Write the config as JSON, atomically."""
+        from rome_smplx.io.checkpoints import write_json_atomic
+
+        return write_json_atomic(self.to_dict(), path)
+
+    def save_yaml(self, path: str | os.PathLike) -> Path:
+        """Write the config as YAML, atomically (readable by :meth:`from_yaml`)."""
+        import yaml
+
+        from rome_smplx.io.atomic import atomic_path
+
+        p = Path(path)
+        with atomic_path(p) as tmp:
+            tmp.write_text(yaml.safe_dump(self.to_dict(), sort_keys=True))
+        return p
+
+    def replace(self, **changes: Any) -> "RomeTrainConfig":
+        """A copy with some fields changed (validated)."""
+        return self.from_dict({**self.to_dict(), **changes})

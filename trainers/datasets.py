@@ -1,0 +1,411 @@
+"""Training pairs for the ROME trainer.
+
+Every dataset yields dicts of tensors without a batch dimension (``collate`` stacks them):
+
+==========================  ==============  =====================================================
+key                         shape           meaning
+==========================  ==============  =====================================================
+``source_image``            (3, S, S)       source frame in [0, 1]
+``source_mask``             (1, S, S)       its matte
+``source_shape/exp``        (100,) / (50,)  DECA code of the source (FLAME identity / expression)
+``source_pose/cam``         (6,) / (3,)     axis-angle [global, jaw], camera [s, tx, ty]
+``target_*``                same            the same for the target frame
+``target_hair_mask``        (1, S, S)       face + ears + hair parsing mask (0 when absent)
+``target_neck_mask``        (1, S, S)       face + ears + neck + cloth + hair (0 when absent)
+``has_parsing``             ()              1.0 when the two parsing masks are real
+``target_keypoints``        (68, 2)         landmarks in image NDC (x right, y down, [-1, 1])
+``has_keypoints``           ()              1.0 when the landmarks are real
+==========================  ==============  =====================================================
+
+Randomness (which frames form a pair) is a pure function of ``(seed, epoch, index)``, so a run
+resumed from a checkpoint sees the same pairs. Call :meth:`set_epoch` per epoch.
+
+The reference's LMDB shards (VoxCeleb2-HQ records with 3DDFA fits, reference section 7) are out of
+scope: convert such data to the :class:`FramePairsDataset` folder format.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from rome_smplx.errors import AssetError, InputError, RomeSmplxError
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "PARSING_GROUPS",
+    "FramePairsDataset",
+    "SyntheticPeopleDataset",
+    "collate",
+    "landmarks_from_vertices",
+    "parsing_to_masks",
+]
+
+#: BiSeNet face-parsing label groups (19 classes) used by ROME's silhouette losses.
+PARSING_GROUPS = {
+    "face": (1, 2, 3, 4, 5, 6, 10, 11, 12, 13),
+    "ears": (7, 8, 9),
+    "neck": (14, 15),
+    "cloth": (16,),
+    "hair": (17, 18),
+}
+_DECA_KEYS = ("shape", "exp", "pose", "cam")
+
+
+def _mix_seed(*values: int) -> int:
+    """A 63-bit seed from integers (splitmix-style), stable across runs and platforms."""
+    h = 0x9E3779B97F4A7C15
+    for v in values:
+        h = (h ^ (int(v) & 0xFFFFFFFFFFFFFFFF)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
+        h ^= h >> 31
+    return h & 0x7FFFFFFFFFFFFFFF
+
+
+def parsing_to_masks(labels: Tensor) -> tuple[Tensor, Tensor]:
+    """BiSeNet labels -> ROME's hair and neck silhouette targets.
+
+    Args:
+        labels: ``(..., H, W)`` integer labels 0..18.
+
+    Returns:
+        hair mask (face + ears + hair) and neck mask (face + ears + neck + cloth + hair), float 0/1,
+        same shape as ``labels``.
+    """
+    def group(*names: str) -> Tensor:
+        ids = torch.tensor([i for n in names for i in PARSING_GROUPS[n]], dtype=labels.dtype, device=labels.device)
+        return torch.isin(labels, ids).to(torch.float32)
+
+    return group("face", "ears", "hair"), group("face", "ears", "neck", "cloth", "hair")
+
+
+def landmarks_from_vertices(flame, verts: Tensor, head_rot: Tensor) -> Tensor:
+    """DECA's 68 landmarks on any vertices of FLAME's topology (e.g. with hair/neck offsets).
+
+    Args:
+        flame: :class:`~rome_smplx.models.flame.FlameModel` (its landmark embedding and faces).
+        verts: ``(B, N, 3)``.
+        head_rot: ``(B, 3, 3)`` global (times neck) rotation, which picks the contour row.
+
+    Returns:
+        ``(B, 68, 3)``.
+    """
+    from smplx.lbs import vertices2landmarks
+
+    from rome_smplx.models.flame import contour_bins
+
+    b = verts.shape[0]
+    rows = contour_bins(head_rot, flame.dynamic_lmk_faces_idx.shape[0])
+    faces_idx = torch.cat([flame.dynamic_lmk_faces_idx[rows], flame.lmk_faces_idx.expand(b, -1)], dim=1)
+    bary = torch.cat([flame.dynamic_lmk_bary_coords[rows], flame.lmk_bary_coords.expand(b, -1, -1)], dim=1)
+    return vertices2landmarks(verts, flame.faces, faces_idx, bary.to(verts.dtype))
+
+
+def collate(items: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+    """Stack a list of dataset items into a batch (every value gets a leading batch dimension)."""
+    if not items:
+        raise InputError("collate: empty list of items")
+    keys = items[0].keys()
+    return {k: torch.stack([it[k] for it in items]) for k in keys}
+
+
+def _resize(t: Tensor, size: int, mode: str) -> Tensor:
+    """(1, C, H, W) -> (C, size, size)."""
+    if t.shape[-2:] != (size, size):
+        if mode == "nearest":
+            t = F.interpolate(t, size=(size, size), mode="nearest")
+        else:
+            t = F.interpolate(t, size=(size, size), mode=mode, align_corners=False, antialias=True)
+    return t[0].clamp(0, 1)
+
+
+def _codes(path: Path) -> dict[str, Tensor]:
+    """A DECA code dict file -> flat tensors ``shape, exp, pose, cam`` (validated)."""
+    from rome_smplx.bridges import deca
+    from rome_smplx.geometry.rotations import matrix_to_axis_angle
+
+    params = deca.load(path)
+    if params.batch_size != 1:
+        raise InputError(f"{path}: expected one frame's DECA code (batch 1), found batch {params.batch_size}")
+    if params.cam is None:
+        raise InputError(f"{path}: key 'cam': missing; training targets need DECA's camera [s, tx, ty]")
+    if params.shape.shape[1] > 100 or params.expression.shape[1] > 50:
+        raise InputError(f"{path}: expected DECA's 100 shape / 50 expression coefficients, found "
+                         f"{params.shape.shape[1]} / {params.expression.shape[1]}")
+    pad = lambda t, n: torch.cat([t, t.new_zeros(1, n - t.shape[1])], 1)[0]  # noqa: E731
+    pose = torch.cat([matrix_to_axis_angle(params.global_rot), matrix_to_axis_angle(params.jaw_rot)], dim=-1)[0]
+    return {"shape": pad(params.shape, 100), "exp": pad(params.expression, 50), "pose": pose, "cam": params.cam[0]}
+
+
+def flame_params_from_batch(batch: dict[str, Tensor], prefix: str):
+    """:class:`~rome_smplx.types.FlameParams` from the flat ``{prefix}_shape/exp/pose/cam`` entries."""
+    from rome_smplx.bridges import deca
+
+    return deca.from_codedict({k: batch[f"{prefix}_{k}"] for k in _DECA_KEYS}, where=f"{prefix} batch")
+
+
+# ======================================================================================== synthetic
+class SyntheticPeopleDataset(torch.utils.data.Dataset):
+    """Self-reconstruction pairs from the synthetic people of a synthetic asset folder.
+
+    Each person in ``assets_dir/people/person_XXX/`` has one portrait, so there is no second view:
+    **source and target are the same image with the same FLAME parameters** (a self-reconstruction
+    pair). That trains texture, geometry and rendering to reproduce the source but not to generalise
+    across poses; use :class:`FramePairsDataset` with video frames for real training.
+
+    Per person: ``photo.png``/``mask.png`` resized to ``image_size``; the DECA code dict
+    ``person_XXX_deca.pkl``; from ``truth.npz`` the true mesh gives the landmarks (projected
+    68 points) and the parsing targets: the neck mask is the matte, the hair mask is the coverage
+    of the true mesh without the faces touching neck/shoulder vertices (face + ears + hair).
+
+    Args:
+        assets_dir: synthetic asset folder (``rome-smplx assets synth``).
+        image_size: side of the returned images.
+    """
+
+    def __init__(self, assets_dir: str | os.PathLike, image_size: int = 256) -> None:
+        from rome_smplx.assets import Assets
+
+        self.root = Path(assets_dir)
+        people = self.root / "people"
+        if not people.is_dir():
+            raise AssetError("no 'people' folder (expected synthetic people: rome-smplx assets synth DIR)", path=self.root)
+        self.folders = sorted(p for p in people.iterdir() if p.is_dir() and re.fullmatch(r"person_\d{3}", p.name))
+        if not self.folders:
+            raise AssetError("no person_XXX folders", path=people)
+        self.image_size = int(image_size)
+        if self.image_size < 8:
+            raise InputError(f"image_size: expected >= 8, found {image_size}")
+        self.assets = Assets.from_dir(self.root)
+        self._cache: dict[int, dict[str, Tensor]] = {}
+
+    def __len__(self) -> int:
+        return len(self.folders)
+
+    def set_epoch(self, epoch: int) -> None:
+        """No randomness here (pairs are fixed); present for the common interface."""
+
+    def _load(self, index: int) -> dict[str, Tensor]:
+        from rome_smplx.io.images import load_image, load_mask
+        from rome_smplx.models.flame import FlameModel
+        from rome_smplx.render.cameras import rome_project
+        from rome_smplx.render.raster import rasterize
+
+        folder = self.folders[index]
+        name = folder.name
+        for f in ("photo.png", "mask.png", f"{name}_deca.pkl", "truth.npz"):
+            if not (folder / f).is_file():
+                raise AssetError(f"missing synthetic person file '{f}'", path=folder / f)
+        image = _resize(load_image(folder / "photo.png"), self.image_size, "bilinear")
+        mask = _resize(load_mask(folder / "mask.png"), self.image_size, "bilinear")
+        codes = _codes(folder / f"{name}_deca.pkl")
+        try:
+            with np.load(folder / "truth.npz", allow_pickle=False) as z:
+                truth = {k: torch.as_tensor(np.asarray(z[k]), dtype=torch.float32)
+                         for k in ("vertices", "root_joint", "flame_global_rot", "deca_cam")}
+        except (KeyError, ValueError, OSError) as exc:
+            raise AssetError(f"cannot read truth.npz ({type(exc).__name__}: {exc})", path=folder / "truth.npz") from None
+        flame = FlameModel.from_assets(self.assets)
+        data = self.assets.rome_data()
+        verts, root, rot, cam = (truth["vertices"][None], truth["root_joint"][None], truth["flame_global_rot"][None],
+                                 truth["deca_cam"][None])
+        if verts.shape[1] != flame.num_vertices:
+            raise AssetError(f"truth.npz 'vertices' has {verts.shape[1]} vertices, the head model {flame.num_vertices}",
+                             path=folder / "truth.npz")
+        ndc = rome_project(verts, cam, root, rot)
+        ndc = torch.cat([ndc[..., :2], ndc[..., 2:] + 10.0], dim=-1)
+        lmk = landmarks_from_vertices(flame, verts, rot)
+        lmk_ndc = rome_project(lmk, cam, root, rot)[0, :, :2]
+        neck = torch.zeros(flame.num_vertices, dtype=torch.bool)
+        neck[data.neck_list] = True
+        faces = data.faces
+        keep = faces[~neck[faces].any(1)]
+        frags = rasterize(ndc, keep, (self.image_size, self.image_size), backend="torch")
+        hair_mask = (frags.pix_to_face[0, :, :, 0] >= 0).to(torch.float32)[None]
+        return {
+            "image": image, "mask": mask, **codes, "hair_mask": hair_mask * (mask > 0.5), "neck_mask": mask,
+            "keypoints": lmk_ndc,
+        }
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"SyntheticPeopleDataset: index {index} out of range (0..{len(self) - 1})")
+        if index not in self._cache:
+            self._cache[index] = self._load(index)
+        d = self._cache[index]
+        item: dict[str, Tensor] = {}
+        for side in ("source", "target"):
+            item[f"{side}_image"] = d["image"]
+            item[f"{side}_mask"] = d["mask"]
+            for k in _DECA_KEYS:
+                item[f"{side}_{k}"] = d[k]
+        item.update(
+            target_hair_mask=d["hair_mask"], target_neck_mask=d["neck_mask"], has_parsing=torch.tensor(1.0),
+            target_keypoints=d["keypoints"], has_keypoints=torch.tensor(1.0),
+        )
+        return {k: v.clone() for k, v in item.items()}
+
+
+# ======================================================================================== folders
+class FramePairsDataset(torch.utils.data.Dataset):
+    """Pairs of frames of one video sequence, from a plain folder tree.
+
+    Layout (one folder per sequence, at least two frames each)::
+
+        root/<sequence>/<frame>.png           RGB frame (square crop around the head, any size)
+        root/<sequence>/<frame>_mask.png      matte (grey or alpha), same size
+        root/<sequence>/<frame>_flame.pkl     DECA code dict: shape (1, 100), exp (1, 50),
+                                              pose (1, 6) axis-angle [global, jaw], cam (1, 3)
+                                              (.npz / .pt also accepted: <frame>_flame.npz ...)
+        root/<sequence>/<frame>_parsing.png   optional: BiSeNet face-parsing labels 0..18 (8-bit grey)
+        root/<sequence>/<frame>_kpts.npy      optional: (68, 2) landmarks in pixels of the frame
+
+    Landmark pixels ``p`` become NDC as ``2 p / side - 1``. Frames are resized to ``image_size``
+    (bilinear with antialiasing; parsing labels nearest). Item ``i`` is sequence ``i``: two distinct
+    frames drawn at random from ``(seed, epoch, i)``, the first the source, the second the target.
+
+    The reference's LMDB shards are out of scope (see the module docstring); neither FFHQ alignment
+    of the source nor colour jitter is applied: store frames already aligned.
+
+    Args:
+        root: the folder.
+        image_size: side of the returned images (ROME: 256).
+        seed: seed of the pair draws.
+
+    Raises:
+        AssetError: missing root, no usable sequence, a frame without its mask or FLAME file.
+    """
+
+    _FLAME_SUFFIXES = ("_flame.pkl", "_flame.npz", "_flame.pt", "_flame.pth")
+
+    def __init__(self, root: str | os.PathLike, image_size: int = 256, seed: int = 0) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise AssetError("training data folder not found (expected root/<sequence>/<frame>.png ...)", path=self.root)
+        self.image_size = int(image_size)
+        if self.image_size < 8:
+            raise InputError(f"image_size: expected >= 8, found {image_size}")
+        self.seed = int(seed)
+        self.epoch = 0
+        self.sequences: list[tuple[str, list[Path]]] = []
+        for seq in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            frames = sorted(
+                p for p in seq.glob("*.png") if not p.stem.endswith(("_mask", "_parsing"))
+            )
+            for f in frames:
+                if not f.with_name(f.stem + "_mask.png").is_file():
+                    raise AssetError(f"frame '{f.name}' has no mask (expected {f.stem}_mask.png beside it)", path=f)
+                if self._flame_file(f) is None:
+                    raise AssetError(
+                        f"frame '{f.name}' has no FLAME file (expected {f.stem}_flame.pkl, a DECA code dict)", path=f
+                    )
+            if len(frames) >= 2:
+                self.sequences.append((seq.name, frames))
+            elif frames:
+                logger.warning("%s: only one frame, skipped (pairs need two)", seq)
+        if not self.sequences:
+            raise AssetError("no sequence with at least two frames (<frame>.png + _mask.png + _flame.pkl)",
+                             path=self.root)
+
+    def _flame_file(self, frame: Path) -> Optional[Path]:
+        for suffix in self._FLAME_SUFFIXES:
+            p = frame.with_name(frame.stem + suffix)
+            if p.is_file():
+                return p
+        return None
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the pair draws of ``epoch`` (a different pair per sequence and epoch)."""
+        self.epoch = int(epoch)
+
+    def pair(self, index: int) -> tuple[Path, Path]:
+        """The (source, target) frame files of item ``index`` in the current epoch."""
+        _, frames = self.sequences[index]
+        g = torch.Generator().manual_seed(_mix_seed(self.seed, self.epoch, index))
+        i, j = torch.randperm(len(frames), generator=g)[:2].tolist()
+        return frames[i], frames[j]
+
+    def _frame(self, f: Path) -> dict[str, Tensor]:
+        from rome_smplx.io.images import load_image, load_mask
+
+        image = load_image(f)
+        H, W = image.shape[-2:]
+        mask = load_mask(f.with_name(f.stem + "_mask.png"))
+        if mask.shape[-2:] != (H, W):
+            raise InputError(f"{f.with_name(f.stem + '_mask.png')}: mask is {tuple(mask.shape[-2:])}, "
+                             f"its frame {(H, W)}")
+        out = {"image": _resize(image, self.image_size, "bilinear"), "mask": _resize(mask, self.image_size, "bilinear")}
+        out.update(_codes(self._flame_file(f)))
+        out["parsing"] = self._parsing(f.with_name(f.stem + "_parsing.png"), (H, W))
+        out["keypoints"] = self._keypoints(f.with_name(f.stem + "_kpts.npy"), (H, W))
+        return out
+
+    def _parsing(self, p: Path, hw: tuple[int, int]) -> Optional[tuple[Tensor, Tensor]]:
+        if not p.is_file():
+            return None
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(p) as im:
+                im.load()
+                if im.mode not in ("L", "P", "I", "I;16"):
+                    raise InputError(f"{p}: expected an 8-bit label image (mode L or P), found mode {im.mode}")
+                labels = torch.from_numpy(np.asarray(im).astype(np.int64))
+        except (UnidentifiedImageError, OSError) as exc:
+            raise InputError(f"{p}: not a readable parsing image ({type(exc).__name__}: {exc})") from None
+        if tuple(labels.shape) != hw:
+            raise InputError(f"{p}: parsing is {tuple(labels.shape)}, its frame {hw}")
+        if int(labels.max()) > 18 or int(labels.min()) < 0:
+            raise InputError(f"{p}: expected BiSeNet labels 0..18, found values up to {int(labels.max())}")
+        hair, neck = parsing_to_masks(labels)
+        return (_resize(hair[None, None], self.image_size, "nearest"), _resize(neck[None, None], self.image_size, "nearest"))
+
+    def _keypoints(self, p: Path, hw: tuple[int, int]) -> Optional[Tensor]:
+        if not p.is_file():
+            return None
+        try:
+            a = np.load(p, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise InputError(f"{p}: not a readable .npy array ({type(exc).__name__}: {exc})") from None
+        if a.shape != (68, 2) or not np.issubdtype(a.dtype, np.number) or not np.isfinite(a).all():
+            raise InputError(f"{p}: expected (68, 2) finite pixel coordinates, found {a.shape} {a.dtype}")
+        t = torch.as_tensor(a, dtype=torch.float32)
+        H, W = hw
+        return torch.stack([2 * t[:, 0] / W - 1, 2 * t[:, 1] / H - 1], dim=-1)
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"FramePairsDataset: index {index} out of range (0..{len(self) - 1})")
+        src_file, tgt_file = self.pair(index)
+        try:
+            src, tgt = self._frame(src_file), self._frame(tgt_file)
+        except RomeSmplxError:
+            raise
+        except Exception as exc:  # a corrupt file the readers did not classify
+            raise InputError(f"{src_file} / {tgt_file}: cannot read ({type(exc).__name__}: {exc})") from None
+        item: dict[str, Any] = {}
+        for side, d in (("source", src), ("target", tgt)):
+            item[f"{side}_image"] = d["image"]
+            item[f"{side}_mask"] = d["mask"]
+            for k in _DECA_KEYS:
+                item[f"{side}_{k}"] = d[k]
+        zeros = torch.zeros(1, self.image_size, self.image_size)
+        parsing = tgt["parsing"]
+        item["target_hair_mask"] = parsing[0] if parsing is not None else zeros
+        item["target_neck_mask"] = parsing[1] if parsing is not None else zeros.clone()
+        item["has_parsing"] = torch.tensor(1.0 if parsing is not None else 0.0)
+        kp = tgt["keypoints"]
+        item["target_keypoints"] = kp if kp is not None else torch.zeros(68, 2)
+        item["has_keypoints"] = torch.tensor(1.0 if kp is not None else 0.0)
+        return item

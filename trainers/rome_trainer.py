@@ -1,0 +1,457 @@
+"""Training the full ROME model (reference section 4).
+
+One iteration on a batch of (source, target) pairs:
+
+1. **Generator step.** E_tex encodes the source; FLAME is posed with the source identity and the
+   target expression/jaw/global rotation/camera; E_geom + G_geom predict the offsets; the deferred
+   neural renderer (E_img) renders the target. Prediction and ground truth are composited on one
+   random uniform colour per sample, with the *predicted* mask (detached) as alpha. Every loss
+   with a non-zero weight (see :data:`~rome_smplx.trainers.config.DEFAULT_LOSS_WEIGHTS`) is added;
+   the discriminator runs in eval mode with frozen parameters. A step whose gradients hold NaN or
+   inf is skipped (logged).
+2. **Discriminator step** on the same composites (hinge loss), with only its parameters trainable.
+
+Randomness (batch order, pair draws, background colours, Chamfer pixel draws) is a pure function of
+``(seed, step)``, and checkpoints hold the networks, both Adam states and the step, so
+:meth:`RomeTrainer.resume` continues exactly where the run stopped.
+
+Several processes (``torchrun``): when ``torch.distributed`` is initialised, each rank takes its
+own slice of every global batch and the generator/discriminator gradients are averaged with
+``all_reduce`` before each optimiser step (what DDP does, without bucketing; HeadAvatar calls its
+sub-networks directly, so they are not wrapped in ``DistributedDataParallel``). Rank 0 writes the
+checkpoints. Tested with one process (gloo).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from torch import Tensor, nn
+
+from rome_smplx.errors import CheckpointError, InputError
+from rome_smplx.trainers import losses as L
+from rome_smplx.trainers.config import RomeTrainConfig
+from rome_smplx.trainers.datasets import (
+    _mix_seed,
+    collate,
+    flame_params_from_batch,
+    landmarks_from_vertices,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["CHECKPOINT_FORMAT", "RomeTrainer", "build_dataset", "train_from_config"]
+
+CHECKPOINT_FORMAT = "rome_smplx.rome_trainer"
+_GEN_MODULES = ("autoencoder", "mesh_deformer", "mlp_deformer", "unet", "unet_seg")
+
+
+def _dist():
+    """``(rank, world_size)`` when torch.distributed is initialised, else ``(0, 1)``."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _all_finite(params: list[nn.Parameter]) -> bool:
+    return all(p.grad is None or bool(torch.isfinite(p.grad).all()) for p in params)
+
+
+def _average_gradients(params: list[nn.Parameter], world: int) -> None:
+    if world == 1:
+        return
+    import torch.distributed as dist
+
+    for p in params:
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad.div_(world)
+
+
+class RomeTrainer:
+    """Trains a full-variant :class:`~rome_smplx.avatar.head.HeadAvatar` and a discriminator.
+
+    Args:
+        config: :class:`RomeTrainConfig`.
+        assets: :class:`~rome_smplx.assets.Assets` or an asset folder path (FLAME, ROME data files).
+
+    Attributes:
+        head: the avatar (``head.networks`` holds E_tex, E_geom, G_geom, E_img and the discriminator).
+        step: optimisation steps done.
+        history: per-step dict of loss values (floats, weighted; ``total``, ``dis`` and ``skipped``).
+    """
+
+    def __init__(self, config: RomeTrainConfig, assets: Any) -> None:
+        import dataclasses
+
+        from rome_smplx.assets import Assets
+        from rome_smplx.avatar.head import HeadAvatar
+        from rome_smplx.models.flame import FlameModel
+        from rome_smplx.models.rome import RomeNetworks, get_profile
+
+        if not isinstance(config, RomeTrainConfig):
+            raise InputError(f"RomeTrainer: expected a RomeTrainConfig, found {type(config).__name__}")
+        config.validate()
+        self.config = config
+        self.assets = assets if isinstance(assets, Assets) else Assets.from_dir(assets)
+        try:
+            self.device = torch.device(config.device)
+        except RuntimeError as exc:
+            raise InputError(f"config 'device': {exc}") from None
+        flame = FlameModel.from_assets(self.assets)
+        data = self.assets.rome_data()
+        profile = get_profile(config.profile, config.size)
+        if profile.image_size != config.image_size:
+            # The UV maps (neural texture, geometry latent) follow the training resolution.
+            profile = dataclasses.replace(profile, image_size=config.image_size)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            networks = RomeNetworks(profile, with_discriminator=True)
+        uv_coords, uv_faces = self.assets.uv_layout()
+        if uv_coords is None:
+            uv_coords, uv_faces = data.vertex_uvs, data.faces
+        deform_mask = (data.mean_deform.abs().sum(-1) > 0).float()
+        self.head = HeadAvatar(
+            flame, networks, data.faces, uv_coords, uv_faces, data.vertex_uvs, deform_mask, data.basis,
+            data.mean_deform, variant="full", image_size=config.image_size, backend=config.backend,
+        ).to(self.device)
+        n = flame.num_vertices
+        self.hair_select = torch.zeros(n, dtype=torch.bool, device=self.device)
+        self.hair_select[data.hair_list.to(self.device)] = True
+        self.neck_select = torch.zeros(n, dtype=torch.bool, device=self.device)
+        self.neck_select[data.neck_list.to(self.device)] = True
+        self.weights = dict(config.loss_weights)
+        self._build_losses()
+        nets = self.head.networks
+        self.gen_params = [p for m in _GEN_MODULES if getattr(nets, m) is not None for p in getattr(nets, m).parameters()]
+        self.dis_params = list(nets.discriminator.parameters())
+        self.opt_g = torch.optim.Adam(self.gen_params, lr=config.lr_g, betas=config.betas)
+        self.opt_d = torch.optim.Adam(self.dis_params, lr=config.lr_d, betas=config.betas)
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+        self.rank, self.world = _dist()
+
+    # ------------------------------------------------------------------ setup
+    def _build_losses(self) -> None:
+        w, c = self.weights, self.config
+        self.perceptual = L.PerceptualLoss(c.vgg_weights).to(self.device) if w["perceptual"] > 0 else None
+        self.gaze = None
+        if w["gaze"] > 0:
+            if c.gaze_weights is None:
+                logger.warning("loss 'gaze' is off: no gaze_weights given (a VGG16 gaze network state dict)")
+                w["gaze"] = 0.0
+            else:
+                self.gaze = L.GazeLoss(c.gaze_weights).to(self.device)
+        self.identity = None
+        if w["identity"] > 0:
+            if c.face_id_weights is None:
+                logger.warning("loss 'identity' is off: no face_id_weights given (a ResNet-50 face-id state dict)")
+                w["identity"] = 0.0
+            else:
+                self.identity = L.IdentityLoss(weights_path=c.face_id_weights).to(self.device)
+        self.laplacian = (
+            L.LaplacianLoss(self.head.faces, self.head.flame.num_vertices).to(self.device) if w["laplacian"] > 0 else None
+        )
+        self.keypoint = L.KeypointLoss().to(self.device)
+
+    def set_identity_network(self, embedder: nn.Module, weight: Optional[float] = None) -> None:
+        """Use any face-embedding module ``(B, 3, H, W) -> (B, D)`` for the identity loss."""
+        self.identity = L.IdentityLoss(embedder).to(self.device)
+        self.weights["identity"] = self.config.loss_weights["identity"] if weight is None else float(weight)
+
+    def _set_trainable(self, gen: bool, dis: bool) -> None:
+        for p in self.gen_params:
+            p.requires_grad_(gen)
+        for p in self.dis_params:
+            p.requires_grad_(dis)
+
+    # ------------------------------------------------------------------ forward
+    def _to_device(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        return {k: v.to(self.device) for k, v in batch.items()}
+
+    def forward(self, batch: dict[str, Tensor], generator: Optional[torch.Generator] = None) -> dict[str, Any]:
+        """Render the targets of a batch from its sources.
+
+        Returns a dict: ``render`` (:class:`~rome_smplx.types.RenderOutput`), ``verts`` (B, N, 3),
+        ``ndc`` (B, N, 3), ``offsets`` (B, N, 3), ``params`` (mixed FlameParams), ``root`` (B, 3),
+        ``pred`` and ``target`` composited on the random background (B, 3, S, S).
+        """
+        from rome_smplx.render.cameras import rome_project
+        from rome_smplx.render.neural import ROME_DEPTH_SHIFT
+        from rome_smplx.types import FlameParams
+
+        head, S = self.head, self.config.image_size
+        b = self._to_device(batch)
+        src = flame_params_from_batch(b, "source")
+        tgt = flame_params_from_batch(b, "target")
+        for key in ("source_image", "source_mask", "target_image", "target_mask"):
+            t = b[key]
+            if t.dim() != 4 or t.shape[-2:] != (S, S):
+                raise InputError(f"batch '{key}': expected (B, C, {S}, {S}), found {tuple(t.shape)}")
+        texture = head.encode_texture(b["source_image"], b["source_mask"])
+        params = FlameParams(shape=src.shape, expression=tgt.expression, global_rot=tgt.global_rot,
+                             jaw_rot=tgt.jaw_rot, cam=tgt.cam)
+        out = head.flame(params)
+        offsets, _ = head.full_offsets(texture, out.vertices)
+        verts = out.vertices + offsets
+        root = out.joints[:, 0]
+        ndc = rome_project(verts, params.cam, root, params.global_rot)
+        ndc = torch.cat([ndc[..., :2], ndc[..., 2:] + ROME_DEPTH_SHIFT], dim=-1)
+        render = head._renderer()(texture, verts, ndc, head.faces, head.uv_coords, head.uv_faces, (S, S))
+        B = ndc.shape[0]
+        g = generator if generator is not None else torch.Generator().manual_seed(0)
+        bg = torch.rand(B, 3, 1, 1, generator=g).to(self.device, render.image.dtype)
+        alpha = render.mask.detach()
+        pred = render.image * alpha + bg * (1 - alpha)
+        target = b["target_image"] * alpha + bg * (1 - alpha)
+        return dict(render=render, verts=verts, ndc=ndc, offsets=offsets, params=params, root=root, pred=pred,
+                    target=target, batch=b)
+
+    def generator_losses(self, fw: dict[str, Any], generator: Optional[torch.Generator] = None) -> dict[str, Tensor]:
+        """Weighted generator losses (only those with a non-zero weight and the inputs they need)."""
+        from rome_smplx.render.cameras import rome_project
+        from rome_smplx.render.raster import rasterize, soft_silhouette
+
+        w, b, S = self.weights, fw["batch"], self.config.image_size
+        pred, target, render, ndc = fw["pred"], fw["target"], fw["render"], fw["ndc"]
+        faces = self.head.faces
+        out: dict[str, Tensor] = {}
+        if w["perceptual"] > 0:
+            out["perceptual"] = w["perceptual"] * self.perceptual(pred, target)
+        has_kp = b["has_keypoints"].to(pred.dtype)
+        if w["gaze"] > 0 and bool(has_kp.any()):
+            eyes = L.eye_masks_from_keypoints(b["target_keypoints"], (S, S)) * has_kp.view(-1, 1, 1, 1)
+            out["gaze"] = w["gaze"] * self.gaze(pred, target, eyes)
+        if w["identity"] > 0 and self.identity is not None:
+            out["identity"] = w["identity"] * self.identity(pred, target)
+        if w["adversarial"] > 0 or w["feature_matching"] > 0:
+            dis = self.head.networks.discriminator
+            dis.eval()
+            with torch.no_grad():
+                real = dis(target)
+            fake = dis(pred)
+            if w["adversarial"] > 0:
+                out["adversarial"] = w["adversarial"] * L.hinge_generator_loss(fake.scores)
+            if w["feature_matching"] > 0:
+                out["feature_matching"] = w["feature_matching"] * L.feature_matching_loss(real.features, fake.features)
+        if w["seg"] > 0:
+            out["seg"] = w["seg"] * L.dice_loss(render.mask, b["target_mask"])
+        has_parsing = b["has_parsing"].to(pred.dtype)
+        if bool(has_parsing.any()):
+            if w["seg_hair"] > 0:
+                sil = soft_silhouette(L.detach_where(ndc, ~self.hair_select), faces, (S, S), backend=self.config.backend)
+                out["seg_hair"] = w["seg_hair"] * L.silhouette_mse(sil[:, None], b["target_hair_mask"], has_parsing)
+            if w["seg_neck"] > 0:
+                sil = soft_silhouette(L.detach_where(ndc, self.hair_select), faces, (S, S), backend=self.config.backend)
+                out["seg_neck"] = w["seg_neck"] * L.silhouette_mse(sil[:, None], b["target_neck_mask"], has_parsing)
+        if w["chamfer"] > 0:
+            frags = rasterize(ndc.detach(), faces, (S, S), faces_per_pixel=1, backend=self.config.backend)
+            B, N = ndc.shape[:2]
+            visible = torch.zeros(B, N, dtype=torch.bool, device=ndc.device)
+            for i in range(B):
+                hit = frags.pix_to_face[i, ..., 0]
+                hit = hit[hit >= 0].unique()
+                visible[i, faces[hit].flatten()] = True
+            counts = visible.sum(1)
+            pts = ndc.new_zeros(B, int(counts.max()), 2)
+            for i in range(B):
+                pts[i, : int(counts[i])] = ndc[i, visible[i], :2]
+            tgt_pts, tgt_len = L.mask_points(b["target_mask"], counts.cpu(), generator)
+            out["chamfer"] = w["chamfer"] * L.chamfer_2d(pts, tgt_pts, counts, tgt_len)
+        if w["laplacian"] > 0:
+            out["laplacian"] = w["laplacian"] * self.laplacian(fw["offsets"])
+        if w["keypoints"] > 0 and bool(has_kp.any()):
+            p = fw["params"]
+            lmk = landmarks_from_vertices(self.head.flame, fw["verts"], p.global_rot @ p.neck_rot)
+            lmk = rome_project(lmk, p.cam, fw["root"], p.global_rot)[..., :2]
+            out["keypoints"] = w["keypoints"] * self.keypoint(lmk, b["target_keypoints"], has_kp)
+        return out
+
+    # ------------------------------------------------------------------ one iteration
+    def train_step(self, batch: dict[str, Tensor]) -> dict[str, float]:
+        """Generator step then discriminator step on ``batch`` (collated dataset items).
+
+        Returns the loss values of this step (weighted), their sum ``total``, the discriminator's
+        ``dis`` and ``skipped`` (1.0 when a step was skipped for non-finite gradients).
+        """
+        g = torch.Generator().manual_seed(_mix_seed(self.config.seed, self.step, 1))
+        nets = self.head.networks
+        self.head.train()
+        self._set_trainable(True, False)
+        fw = self.forward(batch, g)
+        parts = self.generator_losses(fw, g)
+        if not parts:
+            raise InputError("every generator loss is off (all loss weights are 0 or lack their inputs)")
+        total = sum(parts.values())
+        self.opt_g.zero_grad(set_to_none=True)
+        total.backward()
+        _average_gradients(self.gen_params, self.world)
+        skipped = 0.0
+        if _all_finite(self.gen_params) and bool(torch.isfinite(total)):
+            self.opt_g.step()
+        else:
+            skipped = 1.0
+            logger.warning("step %d: non-finite generator gradients or loss, generator update skipped", self.step)
+        self.opt_g.zero_grad(set_to_none=True)
+        values = {k: float(v.detach()) for k, v in parts.items()}
+        values["total"] = float(total.detach())
+        if self.weights["adversarial"] > 0:
+            self._set_trainable(False, True)
+            nets.discriminator.train()
+            real = nets.discriminator(fw["target"].detach())
+            fake = nets.discriminator(fw["pred"].detach())
+            loss_d = self.weights["adversarial"] * L.hinge_discriminator_loss(real.scores, fake.scores)
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            _average_gradients(self.dis_params, self.world)
+            if _all_finite(self.dis_params) and bool(torch.isfinite(loss_d)):
+                self.opt_d.step()
+            else:
+                skipped = 1.0
+                logger.warning("step %d: non-finite discriminator gradients, discriminator update skipped", self.step)
+            self.opt_d.zero_grad(set_to_none=True)
+            values["dis"] = float(loss_d.detach())
+        self._set_trainable(True, True)
+        values["skipped"] = skipped
+        self.step += 1
+        self.history.append(values)
+        return values
+
+    # ------------------------------------------------------------------ data
+    def batch_indices(self, dataset_len: int, step: int) -> list[tuple[int, int]]:
+        """(epoch, index) of this rank's items at ``step``: epochs are seeded permutations."""
+        B, out = self.config.batch_size, []
+        for k in range(B):
+            pos = (step * self.world + self.rank) * B + k
+            epoch = pos // dataset_len
+            perm = torch.randperm(dataset_len, generator=torch.Generator().manual_seed(_mix_seed(self.config.seed, epoch, 2)))
+            out.append((epoch, int(perm[pos % dataset_len])))
+        return out
+
+    def make_batch(self, dataset, step: int) -> dict[str, Tensor]:
+        """The collated batch of ``step`` (deterministic in ``(seed, step)``)."""
+        if len(dataset) == 0:
+            raise InputError("the training dataset is empty")
+        items = []
+        for epoch, index in self.batch_indices(len(dataset), step):
+            if hasattr(dataset, "set_epoch"):
+                dataset.set_epoch(epoch)
+            items.append(dataset[index])
+        return collate(items)
+
+    def fit(self, dataset, steps: Optional[int] = None, *, progress: bool = True) -> list[dict[str, float]]:
+        """Train until ``self.step == steps`` (default ``config.steps``), checkpointing every
+        ``config.checkpoint_every`` steps and at the end. Returns the history of this call."""
+        from tqdm.auto import tqdm
+
+        end = self.config.steps if steps is None else int(steps)
+        start = self.step
+        every = self.config.checkpoint_every
+        bar = tqdm(range(start, end), desc="train rome", unit="step", disable=not progress or self.rank != 0)
+        for _ in bar:
+            values = self.train_step(self.make_batch(dataset, self.step))
+            bar.set_postfix(total=f"{values['total']:.4f}", dis=f"{values.get('dis', 0.0):.4f}")
+            if self.step % 10 == 0 or self.step == end:
+                logger.info("step %d: %s", self.step, ", ".join(f"{k} {v:.5g}" for k, v in values.items()))
+            if every and self.step % every == 0 and self.step != end:
+                self.save_checkpoint()
+        if end > start:
+            self.save_checkpoint()
+        return self.history[len(self.history) - (end - start) if end > start else len(self.history):]
+
+    # ------------------------------------------------------------------ checkpoints
+    def checkpoint_dir(self, step: Optional[int] = None) -> Path:
+        return Path(self.config.output_dir) / f"step_{self.step if step is None else step:07d}"
+
+    def save_checkpoint(self, path: Optional[str | os.PathLike] = None) -> Optional[Path]:
+        """Write ``networks.safetensors`` (+ ``.json``), ``optimizers.pt``, ``config.json`` and
+        ``state.json`` into a folder (default ``output_dir/step_XXXXXXX``), atomically. Rank 0 only."""
+        from rome_smplx.io.atomic import atomic_dir, atomic_path
+        from rome_smplx.io.checkpoints import write_json_atomic
+        from rome_smplx.models.rome import save
+
+        if self.rank != 0:
+            return None
+        folder = Path(path) if path is not None else self.checkpoint_dir()
+        with atomic_dir(folder) as tmp:
+            save(self.head.networks, tmp / "networks.safetensors")
+            with atomic_path(tmp / "optimizers.pt") as f:
+                torch.save({"opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}, f)
+            self.config.save_json(tmp / "config.json")
+            write_json_atomic({"format": CHECKPOINT_FORMAT, "step": self.step,
+                               "last_losses": self.history[-1] if self.history else {}}, tmp / "state.json")
+        logger.info("checkpoint written to %s (step %d)", folder, self.step)
+        return folder
+
+    def resume(self, path: str | os.PathLike) -> "RomeTrainer":
+        """Load networks, optimiser states and step from a checkpoint folder of :meth:`save_checkpoint`."""
+        from rome_smplx.io.checkpoints import safe_torch_load
+        from rome_smplx.models.rome import load
+        from rome_smplx.models.rome.checkpoint import fill_module
+
+        folder = Path(path)
+        state_file = folder / "state.json"
+        if not state_file.is_file():
+            raise CheckpointError(f"{folder}: not a trainer checkpoint (no state.json)")
+        try:
+            state = json.loads(state_file.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise CheckpointError(f"{state_file}: unreadable ({exc})") from None
+        if state.get("format") != CHECKPOINT_FORMAT or not isinstance(state.get("step"), int):
+            raise CheckpointError(f"{state_file}: expected format '{CHECKPOINT_FORMAT}' with an integer 'step'")
+        nets = load(folder / "networks.safetensors")
+        if nets.profile != self.head.networks.profile:
+            raise CheckpointError(f"{folder}: the checkpoint's network profile differs from this trainer's config")
+        fill_module(self.head.networks, nets.state_dict(), folder / "networks.safetensors")
+        opt = safe_torch_load(folder / "optimizers.pt", map_location=self.device)
+        if not isinstance(opt, dict) or "opt_g" not in opt or "opt_d" not in opt:
+            raise CheckpointError(f"{folder / 'optimizers.pt'}: expected keys 'opt_g' and 'opt_d'")
+        try:
+            self.opt_g.load_state_dict(opt["opt_g"])
+            self.opt_d.load_state_dict(opt["opt_d"])
+        except (ValueError, KeyError) as exc:
+            raise CheckpointError(f"{folder / 'optimizers.pt'}: does not fit these networks ({exc})") from None
+        self.step = state["step"]
+        logger.info("resumed from %s at step %d", folder, self.step)
+        return self
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, assets: Any, **overrides: Any) -> "RomeTrainer":
+        """A trainer with the checkpoint's config (fields in ``overrides`` replaced), resumed."""
+        config = RomeTrainConfig.from_json(Path(path) / "config.json")
+        if overrides:
+            config = config.replace(**overrides)
+        return cls(config, assets).resume(path)
+
+
+def build_dataset(config: RomeTrainConfig, assets_dir: str | os.PathLike):
+    """The run's dataset: :class:`FramePairsDataset` on ``config.data_dir``, else the synthetic people."""
+    from rome_smplx.trainers.datasets import FramePairsDataset, SyntheticPeopleDataset
+
+    if config.data_dir is not None:
+        return FramePairsDataset(config.data_dir, image_size=config.image_size, seed=config.seed)
+    return SyntheticPeopleDataset(assets_dir, image_size=config.image_size)
+
+
+def train_from_config(
+    config: RomeTrainConfig, assets_dir: Optional[str | os.PathLike] = None, *, resume: Optional[str] = None
+) -> RomeTrainer:
+    """Run a whole training from a config (what ``rome-smplx train rome`` does).
+
+    ``assets_dir`` defaults to ``$ROME_SMPLX_ASSETS`` or the synthetic stand-ins.
+    """
+    from rome_smplx.assets import Assets
+
+    assets = Assets.from_dir(assets_dir) if assets_dir is not None else Assets.discover()
+    trainer = RomeTrainer(config, assets)
+    if resume is not None:
+        trainer.resume(resume)
+    trainer.fit(build_dataset(config, assets.root), config.steps)
+    return trainer
