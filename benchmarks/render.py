@@ -323,11 +323,18 @@ def section_head_avatar(args: argparse.Namespace) -> dict:
         for variant in ("full", "linear"):
             head = rs.HeadAvatar.from_assets(assets, variant=variant, size="full", backend="torch")
             with torch.no_grad():
-                rec_t = _median(
-                    [_timed(lambda: head.reconstruct(image, mask, frames.index(0))) for _ in range(reps)]
-                )
-                rec = head.reconstruct(image, mask, frames.index(0))
-                drive_t = _median([_timed(lambda: head.render(rec, frames)) for _ in range(reps)]) / n
+                source = frames.index(0)
+
+                def reconstruct(h=head):
+                    return h.reconstruct(image, mask, source)
+
+                rec = reconstruct()
+
+                def drive(h=head, r=rec):
+                    return h.render(r, frames)
+
+                rec_t = _median([_timed(reconstruct) for _ in range(reps)])
+                drive_t = _median([_timed(drive) for _ in range(reps)]) / n
             out[variant] = {"reconstruct_s": round(rec_t, 4), "drive_s_per_frame": round(drive_t, 4)}
     out["linear_over_full_reconstruct"] = round(
         out["linear"]["reconstruct_s"] / out["full"]["reconstruct_s"], 4
