@@ -325,8 +325,8 @@ def section_head_avatar(args: argparse.Namespace) -> dict:
             with torch.no_grad():
                 source = frames.index(0)
 
-                def reconstruct(h=head):
-                    return h.reconstruct(image, mask, source)
+                def reconstruct(h=head, src=source):
+                    return h.reconstruct(image, mask, src)
 
                 rec = reconstruct()
 
