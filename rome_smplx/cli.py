@@ -109,5 +109,29 @@ def demo(out: Path, assets_dir: Path | None, person: int, variant: str, frames: 
     click.echo(f"demo written to {out}")
 
 
+
+@main.group()
+def train() -> None:
+    """Train the ROME model or the distilled linear model (torchrun for several GPUs)."""
+
+
+@train.command("rome")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True, help="YAML training config.")
+@click.option("--assets", "assets_dir", type=click.Path(path_type=Path), default=None,
+              help="Asset folder (default: $ROME_SMPLX_ASSETS, else the synthetic stand-ins).")
+@click.option("--out", "out", type=click.Path(path_type=Path), default=None, help="Checkpoint folder (overrides output_dir).")
+@click.option("--steps", type=int, default=None, help="Training steps (overrides the config).")
+@click.option("--resume", "resume", type=click.Path(path_type=Path), default=None, help="Checkpoint folder to continue from.")
+@handle_errors
+def train_rome(config_path: Path, assets_dir: Path | None, out: Path | None, steps: int | None, resume: Path | None) -> None:
+    """Train the full ROME model (losses and weights of the reference; see the config)."""
+    from rome_smplx.trainers import RomeTrainConfig, train_from_config
+
+    config = RomeTrainConfig.from_yaml(config_path)
+    changes = {k: v for k, v in (("output_dir", None if out is None else str(out)), ("steps", steps)) if v is not None}
+    config = config.replace(**changes) if changes else config
+    trainer = train_from_config(config, assets_dir, resume=None if resume is None else str(resume))
+    click.echo(f"trained {trainer.step} steps; checkpoints in {config.output_dir}")
+
 if __name__ == "__main__":  # pragma: no cover
     main()

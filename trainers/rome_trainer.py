@@ -141,7 +141,11 @@ class RomeTrainer:
     # ------------------------------------------------------------------ setup
     def _build_losses(self) -> None:
         w, c = self.weights, self.config
-        self.perceptual = L.PerceptualLoss(c.vgg_weights).to(self.device) if w["perceptual"] > 0 else None
+        self.perceptual = None
+        if w["perceptual"] > 0:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(c.seed + 1)  # a random VGG (no weights file) is the same in every run
+                self.perceptual = L.PerceptualLoss(c.vgg_weights).to(self.device)
         self.gaze = None
         if w["gaze"] > 0:
             if c.gaze_weights is None:
