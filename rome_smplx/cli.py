@@ -133,5 +133,75 @@ def train_rome(config_path: Path, assets_dir: Path | None, out: Path | None, ste
     trainer = train_from_config(config, assets_dir, resume=None if resume is None else str(resume))
     click.echo(f"trained {trainer.step} steps; checkpoints in {config.output_dir}")
 
+@main.command("avatar")
+@click.option("--image", "image", type=click.Path(path_type=Path), required=True, help="The photo (any size, one face).")
+@click.option("--pixie", "pixie_param", type=click.Path(path_type=Path), required=True,
+              help="PIXIE's <name>_param.pkl for the same person.")
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True,
+              help="Merged mesh: .glb, .ply or .obj (by extension).")
+@click.option("--mask", "mask", type=click.Path(path_type=Path), default=None,
+              help="Matte of the photo (default: mediapipe selfie segmentation).")
+@click.option("--deca", "deca_code", type=click.Path(path_type=Path), default=None,
+              help="DECA code dict of the aligned crop (skips the FLAME landmark fit).")
+@click.option("--assets", "assets_dir", type=click.Path(path_type=Path), default=None,
+              help="Asset folder (default: $ROME_SMPLX_ASSETS, else the synthetic stand-ins).")
+@click.option("--variant", type=click.Choice(["linear", "full"]), default="linear", show_default=True,
+              help="Hair offsets from the distilled linear model or the full ROME model.")
+@click.option("--render", "render_dir", type=click.Path(path_type=Path), default=None,
+              help="Also write neural head renders and shaded previews to this folder.")
+@handle_errors
+def avatar_cmd(image: Path, pixie_param: Path, out: Path, mask: Path | None, deca_code: Path | None,
+               assets_dir: Path | None, variant: str, render_dir: Path | None) -> None:
+    """Photo + PIXIE body -> full-body avatar with the ROME head's hair, written as one mesh."""
+    from rome_smplx.pipeline import check_mesh_path, reconstruct_photo, write_avatar
+
+    check_mesh_path(out)
+    result = reconstruct_photo(image, pixie_param=pixie_param, assets=assets_dir, mask_path=mask,
+                               deca_path=deca_code, variant=variant)
+    write_avatar(result, out, render_dir=render_dir)
+    click.echo(f"avatar written to {out}" + (f" (renders in {render_dir})" if render_dir else ""))
+
+
+@main.command("animate")
+@click.option("--image", "image", type=click.Path(path_type=Path), required=True, help="The photo (any size, one face).")
+@click.option("--pixie", "pixie_param", type=click.Path(path_type=Path), required=True,
+              help="PIXIE's <name>_param.pkl for the same person.")
+@click.option("--motion", "motion", type=click.Path(path_type=Path), required=True,
+              help="SMPL-X motion: AMASS-style .npz, our .npz, or a folder of PIXIE _param.pkl files.")
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True,
+              help="Output folder (replaced as a whole when the run succeeds).")
+@click.option("--fps", type=float, default=None, help="Resample the motion to this frame rate [default: keep].")
+@click.option("--every", type=click.IntRange(min=1), default=1, show_default=True, help="Keep every N-th frame.")
+@click.option("--motion-fps", type=float, default=None,
+              help="Frame rate of a motion source that stores none (PIXIE folders).")
+@click.option("--motion-up", type=click.Choice(["z", "y"]), default="z", show_default=True,
+              help="Up axis of an AMASS-style file (AMASS: z).")
+@click.option("--format", "fmt", type=click.Choice(["ply", "glb", "obj"]), default="ply", show_default=True,
+              help="Mesh format of the frames.")
+@click.option("--mask", "mask", type=click.Path(path_type=Path), default=None, help="Matte of the photo.")
+@click.option("--deca", "deca_code", type=click.Path(path_type=Path), default=None,
+              help="DECA code dict of the aligned crop (skips the FLAME landmark fit).")
+@click.option("--assets", "assets_dir", type=click.Path(path_type=Path), default=None,
+              help="Asset folder (default: $ROME_SMPLX_ASSETS, else the synthetic stand-ins).")
+@click.option("--variant", type=click.Choice(["linear", "full"]), default="linear", show_default=True,
+              help="Hair offsets from the distilled linear model or the full ROME model.")
+@handle_errors
+def animate_cmd(image: Path, pixie_param: Path, motion: Path, out: Path, fps: float | None, every: int,
+                motion_fps: float | None, motion_up: str, fmt: str, mask: Path | None, deca_code: Path | None,
+                assets_dir: Path | None, variant: str) -> None:
+    """Photo + PIXIE body + SMPL-X motion -> one mesh per frame, a preview GIF and strip."""
+    from rome_smplx.io.motion import load_motion, resample
+    from rome_smplx.pipeline import reconstruct_photo, write_animation
+
+    seq = load_motion(motion, fps=motion_fps, up=motion_up)
+    if fps is not None:
+        seq = resample(seq, fps)
+    seq = seq.subsample(every)
+    result = reconstruct_photo(image, pixie_param=pixie_param, assets=assets_dir, mask_path=mask,
+                               deca_path=deca_code, variant=variant)
+    write_animation(result.avatar, seq, out, fmt=fmt)
+    click.echo(f"{len(seq)} frames written to {out}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,413 @@
+"""Photo -> full-body avatar, and avatar + motion -> animation: the orchestration behind the CLI.
+
+:func:`reconstruct_photo` runs the whole data flow of DESIGN.md on files:
+
+1. read the photo, the PIXIE ``_param.pkl`` (and the optional mask and DECA code dict) first, so
+   bad input fails before any heavy step;
+2. detect 68 iBUG landmarks (mediapipe face mesh, or the ``detector`` given);
+3. matte the photo (the given mask, else mediapipe selfie segmentation);
+4. cut ROME's FFHQ-style aligned crop (zoom 1.25, 256 px) of photo and matte;
+5. FLAME parameters: the DECA code dict when given, else a landmark fit on the aligned crop
+   (:func:`~rome_smplx.bridges.flame_fit.fit_flame_to_landmarks`);
+6. :meth:`HeadAvatar.reconstruct <rome_smplx.avatar.head.HeadAvatar.reconstruct>`;
+7. the PIXIE body in the y-up frame and :func:`~rome_smplx.avatar.merge.merge`.
+
+:func:`build_avatar` returns just ``(HeadReconstruction, FullBodyAvatar)``. :func:`write_avatar`
+and :func:`write_animation` write the results atomically (meshes, renders, previews, a GIF).
+Nothing here prints: progress goes to tqdm bars, everything else to :mod:`logging`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Union
+
+import torch
+from torch import Tensor
+
+from rome_smplx.bridges.flame_fit import FitResult, FitSettings, fit_flame_to_landmarks
+from rome_smplx.errors import InputError
+from rome_smplx.io.atomic import atomic_dir
+from rome_smplx.io.meshes import MESH_FORMATS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rome_smplx.assets import Assets
+    from rome_smplx.avatar.head import HeadAvatar
+    from rome_smplx.avatar.merge import FullBodyAvatar
+    from rome_smplx.bridges.landmarks import AlignedFace
+    from rome_smplx.io.motion import Motion
+    from rome_smplx.types import HeadReconstruction
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "ALIGN_SIZE",
+    "ALIGN_ZOOM",
+    "PHOTO_FIT",
+    "PhotoAvatar",
+    "build_avatar",
+    "check_mesh_path",
+    "pose_sequence",
+    "reconstruct_photo",
+    "write_animation",
+    "write_avatar",
+]
+
+PathLike = Union[str, os.PathLike]  # noqa: UP007
+
+#: ROME's aligned source: FFHQ crop zoomed out by 1.25, resampled to 256x256.
+ALIGN_ZOOM = 1.25
+ALIGN_SIZE = 256
+#: Landmark-fit settings for photos: the default rigid stage and a longer joint stage (the joint
+#: stage keeps improving the inner-face landmarks up to about 1000 Adam steps).
+PHOTO_FIT = FitSettings(full_iters=1000)
+
+
+@dataclass
+class PhotoAvatar:
+    """Everything :func:`reconstruct_photo` computed.
+
+    Attributes:
+        recon: the ROME :class:`~rome_smplx.types.HeadReconstruction` (batch 1).
+        avatar: the merged :class:`~rome_smplx.avatar.merge.FullBodyAvatar` (posed with the PIXIE body).
+        head: the :class:`~rome_smplx.avatar.head.HeadAvatar` used (for neural renders).
+        aligned: the aligned crop (image (1, 3, 256, 256), matte, landmarks (1, 68, 2) in crop pixels).
+        landmarks: (1, 68, 2) landmarks detected in the photo (photo pixels).
+        flame_source: ``"deca"`` (code dict given, no fit ran) or ``"landmark_fit"``.
+        fit: the landmark fit (``None`` when DECA codes were given).
+        assets: the asset folder used.
+        timings: seconds per step.
+    """
+
+    recon: "HeadReconstruction"
+    avatar: "FullBodyAvatar"
+    head: "HeadAvatar"
+    aligned: "AlignedFace"
+    landmarks: Tensor
+    flame_source: str
+    fit: Optional[FitResult]
+    assets: "Assets"
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _resolve_assets(assets: Any) -> "Assets":
+    from rome_smplx.assets import Assets
+
+    if assets is None:
+        return Assets.discover()
+    if isinstance(assets, Assets):
+        return assets
+    if isinstance(assets, (str, os.PathLike)):
+        return Assets.from_dir(assets)
+    raise InputError(f"assets: expected an Assets object, a folder or None, found {type(assets).__name__}")
+
+
+def check_mesh_path(path: PathLike) -> Path:
+    """Validate a mesh output path's extension (``.glb``, ``.ply``, ``.obj``) before any work is done."""
+    p = Path(path)
+    if p.suffix.lower() not in MESH_FORMATS:
+        raise InputError(f"{p}: unsupported mesh format {p.suffix.lower() or '(none)'!r}; expected one of {MESH_FORMATS}")
+    if p.exists() and p.is_dir():
+        raise InputError(f"{p}: expected a mesh file path, found a directory")
+    return p
+
+
+def _check_landmarks(lm: Any, where: str) -> Tensor:
+    if not isinstance(lm, Tensor) or lm.shape != (1, 68, 2) or not lm.is_floating_point():
+        found = tuple(lm.shape) if isinstance(lm, Tensor) else type(lm).__name__
+        raise InputError(f"{where}: the detector must return (1, 68, 2) float landmarks in pixels, found {found}")
+    if not bool(torch.isfinite(lm).all()):
+        raise InputError(f"{where}: the detector returned NaN or inf landmarks")
+    return lm.float()
+
+
+def reconstruct_photo(
+    image_path: PathLike,
+    *,
+    pixie_param: PathLike,
+    assets: Any = None,
+    mask_path: Optional[PathLike] = None,
+    deca_path: Optional[PathLike] = None,
+    variant: str = "linear",
+    detector: Optional[Callable[..., Tensor]] = None,
+    segmenter: Optional[Callable[..., Tensor]] = None,
+    fit_settings: FitSettings = PHOTO_FIT,
+    backend: str = "auto",
+    device: Optional[torch.device | str] = None,
+) -> PhotoAvatar:
+    """One photo + PIXIE parameters -> ROME head + full-body avatar (see the module docstring).
+
+    Args:
+        image_path: the photo (any size; the face is found, aligned and resampled to 256 px).
+        pixie_param: PIXIE's ``<name>_param.pkl`` for the same person (read with the restricted
+            unpickler).
+        assets: an :class:`~rome_smplx.assets.Assets`, an asset folder, or ``None`` for
+            ``Assets.discover()``.
+        mask_path: the photo's matte (alpha or luminance, any size); default: mediapipe selfie
+            segmentation.
+        deca_path: a DECA code dict (``.pkl``/``.npz``/``.pt``) of the aligned crop; when given the
+            landmark fit is skipped.
+        variant: ``"linear"`` (distilled hair model) or ``"full"``.
+        detector: a callable ``detector(image (1, 3, H, W), name=str) -> (1, 68, 2)`` pixels;
+            default a :class:`~rome_smplx.bridges.landmarks.MediapipeDetector` (created and closed here).
+        segmenter: a callable ``segmenter(image) -> (1, 1, H, W)``; default mediapipe's.
+        fit_settings: landmark-fit settings.
+        backend: rasteriser backend of the head avatar.
+        device: where the networks run (default CPU).
+
+    Returns:
+        :class:`PhotoAvatar`.
+
+    Raises:
+        InputError: unreadable photo or mask, no face in the photo, bad parameters.
+        AssetError: missing/corrupt/unsafe PIXIE or DECA file or asset folder.
+        BackendError: mediapipe is needed (no detector given, or no mask and no segmenter) but not installed.
+    """
+    from tqdm.auto import tqdm
+
+    from rome_smplx.avatar.head import VARIANTS, HeadAvatar
+    from rome_smplx.avatar.merge import merge
+    from rome_smplx.bridges import deca, pixie
+    from rome_smplx.bridges.landmarks import MediapipeDetector, align, matte
+    from rome_smplx.io.images import load_image, load_mask
+
+    if variant not in VARIANTS:
+        raise InputError(f"variant: expected one of {VARIANTS}, found {variant!r}")
+    name = str(Path(image_path))
+    timings: dict[str, float] = {}
+    bar = tqdm(total=6, desc="avatar", unit="step", disable=None, leave=False)
+
+    def step(label: str, start: float) -> float:
+        timings[label] = round(time.perf_counter() - start, 3)
+        bar.set_postfix_str(label)
+        bar.update()
+        return time.perf_counter()
+
+    try:
+        t = time.perf_counter()
+        # Read every input first: bad files fail before detection and networks run.
+        image = load_image(image_path)
+        body = pixie.to_y_up(pixie.load(pixie_param))
+        if body.batch_size != 1:
+            raise InputError(f"{pixie_param}: expected one person, found a batch of {body.batch_size}")
+        flame = deca.load(deca_path) if deca_path is not None else None
+        if flame is not None and flame.batch_size != 1:
+            raise InputError(f"{deca_path}: expected the codes of one image, found a batch of {flame.batch_size}")
+        mask = load_mask(mask_path) if mask_path is not None else None
+        assets = _resolve_assets(assets)
+        t = step("read", t)
+
+        if detector is None:
+            with MediapipeDetector() as det:
+                lm = det(image, name=name)
+        else:
+            lm = detector(image, name=name)
+        lm = _check_landmarks(lm, name)
+        alpha = matte(image, mask if mask is not None else None, segmenter)
+        aligned = align(image, alpha, lm, output_size=ALIGN_SIZE, zoom=ALIGN_ZOOM)
+        t = step("landmarks", t)
+
+        has_weights = assets.find("rome_weights") is not None
+        head = HeadAvatar.from_assets(
+            assets, variant=variant, size="full" if has_weights else "small", image_size=ALIGN_SIZE,
+            backend=backend, device=device,
+        )
+        fit = None
+        if flame is None:
+            fit = fit_flame_to_landmarks(
+                head.flame, aligned.landmarks.to(head.faces.device), (ALIGN_SIZE, ALIGN_SIZE),
+                settings=fit_settings, progress=True,
+            )
+            flame = fit.flame
+            logger.info("%s: FLAME fitted to the landmarks, mean error %.2f px at %d px", name, float(fit.error_px[0]), ALIGN_SIZE)
+        else:
+            logger.info("%s: FLAME parameters from the DECA codes in %s (no landmark fit)", name, deca_path)
+        t = step("flame", t)
+
+        with torch.no_grad():
+            recon = head.reconstruct(aligned.image, aligned.mask, flame)
+        t = step("reconstruct", t)
+        with torch.no_grad():
+            avatar = merge(recon, body.to(head.faces.device), assets, flame_model=head.flame)
+        step("merge", t)
+        bar.update()
+    finally:
+        bar.close()
+    if not has_weights:
+        logger.warning(
+            "no trained ROME weights in %s: texture and hair come from randomly initialised networks", assets.root
+        )
+    return PhotoAvatar(
+        recon=recon, avatar=avatar, head=head, aligned=aligned, landmarks=lm,
+        flame_source="landmark_fit" if fit is not None else "deca", fit=fit, assets=assets, timings=timings,
+    )
+
+
+def build_avatar(
+    image_path: PathLike,
+    *,
+    pixie_param: PathLike,
+    assets: Any = None,
+    mask_path: Optional[PathLike] = None,
+    deca_path: Optional[PathLike] = None,
+    variant: str = "linear",
+    detector: Optional[Callable[..., Tensor]] = None,
+    segmenter: Optional[Callable[..., Tensor]] = None,
+) -> tuple["HeadReconstruction", "FullBodyAvatar"]:
+    """Photo + PIXIE parameters -> ``(HeadReconstruction, FullBodyAvatar)``.
+
+    The arguments are those of :func:`reconstruct_photo` (which also returns the aligned crop, the
+    landmarks, the fit and the head model).
+    """
+    r = reconstruct_photo(
+        image_path, pixie_param=pixie_param, assets=assets, mask_path=mask_path, deca_path=deca_path,
+        variant=variant, detector=detector, segmenter=segmenter,
+    )
+    return r.recon, r.avatar
+
+
+# ----------------------------------------------------------------------------------------------
+# writing
+# ----------------------------------------------------------------------------------------------
+
+
+def _part_colors(avatar: "FullBodyAvatar") -> Tensor:
+    from rome_smplx.avatar.merge import PART_COLORS
+
+    return torch.as_tensor(PART_COLORS, dtype=avatar.vertices.dtype, device=avatar.vertices.device)[avatar.parts]
+
+
+def write_avatar(result: PhotoAvatar, out: PathLike, *, render_dir: Optional[PathLike] = None, preview_size: int = 512) -> Path:
+    """Write the merged mesh and, optionally, renders; each output atomically.
+
+    Args:
+        result: from :func:`reconstruct_photo`.
+        out: mesh file (``.glb``, ``.ply`` or ``.obj``, with per-part vertex colours).
+        render_dir: optional folder (replaced as a whole) with ``source_aligned.png``,
+            ``source_matte.png``, ``head_render.png`` (neural render in the source pose, on white),
+            ``head_mask.png``, ``preview_front.png`` / ``preview_side.png`` (shaded body) and
+            ``summary.json``.
+        preview_size: side of the shaded previews.
+
+    Returns:
+        The mesh path.
+    """
+    from rome_smplx.io.images import save_image
+    from rome_smplx.render.preview import front_camera, render_preview
+
+    out = check_mesh_path(out)
+    if render_dir is None:
+        return result.avatar.export(out)
+    av = result.avatar
+    with torch.no_grad():
+        head = result.head.render(result.recon)
+        colors = _part_colors(av)
+        front = render_preview(av.vertices, av.faces, colors, image_size=preview_size)
+        side = render_preview(av.vertices, av.faces, colors, front_camera(av.vertices, side=math.radians(60)),
+                              image_size=preview_size)
+    summary = {
+        "image_size": ALIGN_SIZE,
+        "flame_source": result.flame_source,
+        "landmark_fit_error_px": None if result.fit is None else round(float(result.fit.error_px[0]), 4),
+        "body_vertices": int(av.vertices.shape[1]),
+        "hair_vertices": int((av.template_offsets.abs().sum(-1) > 0).sum()),
+        "merge_scale": float(av.similarity[0]),
+        "synthetic_assets": bool(result.assets.is_synthetic),
+        "timings_s": result.timings,
+    }
+    with atomic_dir(render_dir) as tmp:
+        save_image(tmp / "source_aligned.png", result.aligned.image)
+        save_image(tmp / "source_matte.png", result.aligned.mask)
+        save_image(tmp / "head_render.png", head.composite if head.composite is not None else head.image)
+        save_image(tmp / "head_mask.png", head.mask)
+        save_image(tmp / "preview_front.png", front)
+        save_image(tmp / "preview_side.png", side)
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
+        av.export(out)
+    return out
+
+
+def pose_sequence(avatar: "FullBodyAvatar", motion: "Motion", *, progress: bool = True) -> Iterator["FullBodyAvatar"]:
+    """The avatar in every frame of ``motion`` (y-up; the avatar keeps its own ``betas``).
+
+    Yields:
+        One posed :class:`FullBodyAvatar` per frame (vertices (1, V, 3)).
+    """
+    from tqdm.auto import tqdm
+
+    for frame in tqdm(motion, total=len(motion), desc="posing", unit="frame", disable=None if progress else True, leave=False):
+        yield avatar.pose(frame)
+
+
+def write_animation(
+    avatar: "FullBodyAvatar",
+    motion: "Motion",
+    out_dir: PathLike,
+    *,
+    fmt: str = "ply",
+    preview_size: int = 192,
+    max_preview_frames: int = 48,
+    strip_frames: int = 8,
+) -> Path:
+    """Pose ``avatar`` with every frame of ``motion`` and write the folder ``out_dir`` atomically.
+
+    Contents: ``frame_XXXX.<fmt>`` per frame (``fmt`` ``"ply"``, ``"glb"`` or ``"obj"``),
+    ``preview.gif`` (shaded, at most ``max_preview_frames`` evenly spaced frames, one camera
+    framing them all), ``preview_strip.png`` (``strip_frames`` of them side by side),
+    ``motion.npz`` (the frames used, :func:`~rome_smplx.io.motion.save_motion`) and
+    ``summary.json``.
+
+    Returns:
+        ``out_dir`` as a :class:`~pathlib.Path`.
+    """
+    from PIL import Image
+
+    from rome_smplx.io.images import save_image, to_numpy
+    from rome_smplx.io.motion import save_motion
+    from rome_smplx.render.preview import front_camera, render_preview
+
+    ext = "." + str(fmt).lower().lstrip(".")
+    if ext not in MESH_FORMATS:
+        raise InputError(f"format: expected one of {tuple(e[1:] for e in MESH_FORMATS)}, found {fmt!r}")
+    T = len(motion)
+    if T < 1:
+        raise InputError(f"{motion.source or 'motion'}: no frames to animate")
+    n_prev = max(1, min(T, int(max_preview_frames)))
+    preview_idx = sorted({round(i * (T - 1) / max(n_prev - 1, 1)) for i in range(n_prev)})
+    out_dir = Path(out_dir)
+    t0 = time.perf_counter()
+    kept: list[Tensor] = []
+    with atomic_dir(out_dir) as tmp:
+        for i, posed in enumerate(pose_sequence(avatar, motion)):
+            posed.export(tmp / f"frame_{i:04d}{ext}")
+            if i in preview_idx:
+                kept.append(posed.vertices.detach())
+        colors = _part_colors(avatar)
+        with torch.no_grad():
+            cam = front_camera(torch.cat(kept, dim=1))
+            images = [render_preview(v, avatar.faces, colors, cam, image_size=preview_size) for v in kept]
+        frames = [Image.fromarray(to_numpy(im)) for im in images]
+        step = preview_idx[1] - preview_idx[0] if len(preview_idx) > 1 else 1
+        duration = int(round(1000.0 * step / motion.fps)) if motion.fps else 100
+        frames[0].save(tmp / "preview.gif", save_all=True, append_images=frames[1:], duration=max(duration, 20), loop=0)
+        pick = sorted({round(i * (len(images) - 1) / max(min(strip_frames, len(images)) - 1, 1))
+                       for i in range(min(strip_frames, len(images)))})
+        save_image(tmp / "preview_strip.png", torch.cat([images[i] for i in pick], dim=3))
+        save_motion(tmp / "motion.npz", motion)
+        summary = {
+            "frames": T,
+            "fps": motion.fps,
+            "format": ext[1:],
+            "preview_frames": preview_idx,
+            "vertices": int(avatar.vertices.shape[1]),
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
+    logger.info("wrote %d frames to %s in %.1f s", T, out_dir, time.perf_counter() - t0)
+    return out_dir
