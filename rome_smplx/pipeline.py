@@ -19,6 +19,7 @@ Nothing here prints: progress goes to tqdm bars, everything else to :mod:`loggin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -49,6 +50,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "ALIGN_SIZE",
     "ALIGN_ZOOM",
+    "FIT_THREADS",
     "PHOTO_FIT",
     "PhotoAvatar",
     "build_avatar",
@@ -64,6 +66,9 @@ PathLike = Union[str, os.PathLike]  # noqa: UP007
 #: ROME's aligned source: FFHQ crop zoomed out by 1.25, resampled to 256x256.
 ALIGN_ZOOM = 1.25
 ALIGN_SIZE = 256
+#: Intra-op threads during the landmark fit: its tensors are tiny (the landmark-only FLAME), so
+#: more threads only add synchronisation; on busy cores 2 threads were measured 10x slower than 1.
+FIT_THREADS = 1
 #: Landmark-fit settings for photos: the default rigid stage and a longer joint stage (the joint
 #: stage keeps improving the inner-face landmarks up to about 1000 Adam steps).
 PHOTO_FIT = FitSettings(full_iters=1000)
@@ -118,6 +123,20 @@ def check_mesh_path(path: PathLike) -> Path:
     return p
 
 
+@contextlib.contextmanager
+def _threads(n: Optional[int]) -> Iterator[None]:
+    """Temporarily set torch's intra-op thread count (``None``: unchanged)."""
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, min(int(n), before)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _check_landmarks(lm: Any, where: str) -> Tensor:
     if not isinstance(lm, Tensor) or lm.shape != (1, 68, 2) or not lm.is_floating_point():
         found = tuple(lm.shape) if isinstance(lm, Tensor) else type(lm).__name__
@@ -138,6 +157,7 @@ def reconstruct_photo(
     detector: Optional[Callable[..., Tensor]] = None,
     segmenter: Optional[Callable[..., Tensor]] = None,
     fit_settings: FitSettings = PHOTO_FIT,
+    fit_threads: Optional[int] = FIT_THREADS,
     backend: str = "auto",
     device: Optional[torch.device | str] = None,
 ) -> PhotoAvatar:
@@ -158,6 +178,8 @@ def reconstruct_photo(
             default a :class:`~rome_smplx.bridges.landmarks.MediapipeDetector` (created and closed here).
         segmenter: a callable ``segmenter(image) -> (1, 1, H, W)``; default mediapipe's.
         fit_settings: landmark-fit settings.
+        fit_threads: torch intra-op threads while fitting (restored afterwards; ``None`` leaves the
+            setting alone). ``torch.set_num_threads`` is process-wide.
         backend: rasteriser backend of the head avatar.
         device: where the networks run (default CPU).
 
@@ -220,10 +242,11 @@ def reconstruct_photo(
         )
         fit = None
         if flame is None:
-            fit = fit_flame_to_landmarks(
-                head.flame, aligned.landmarks.to(head.faces.device), (ALIGN_SIZE, ALIGN_SIZE),
-                settings=fit_settings, progress=True,
-            )
+            with _threads(fit_threads):
+                fit = fit_flame_to_landmarks(
+                    head.flame, aligned.landmarks.to(head.faces.device), (ALIGN_SIZE, ALIGN_SIZE),
+                    settings=fit_settings, progress=True,
+                )
             flame = fit.flame
             logger.info("%s: FLAME fitted to the landmarks, mean error %.2f px at %d px", name, float(fit.error_px[0]), ALIGN_SIZE)
         else:
