@@ -25,9 +25,10 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import torch
 from torch import Tensor
@@ -90,18 +91,18 @@ class PhotoAvatar:
         timings: seconds per step.
     """
 
-    recon: "HeadReconstruction"
-    avatar: "FullBodyAvatar"
-    head: "HeadAvatar"
-    aligned: "AlignedFace"
+    recon: HeadReconstruction
+    avatar: FullBodyAvatar
+    head: HeadAvatar
+    aligned: AlignedFace
     landmarks: Tensor
     flame_source: str
-    fit: Optional[FitResult]
-    assets: "Assets"
+    fit: FitResult | None
+    assets: Assets
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _resolve_assets(assets: Any) -> "Assets":
+def _resolve_assets(assets: Any) -> Assets:
     from rome_smplx.assets import Assets
 
     if assets is None:
@@ -124,7 +125,7 @@ def check_mesh_path(path: PathLike) -> Path:
 
 
 @contextlib.contextmanager
-def _threads(n: Optional[int]) -> Iterator[None]:
+def _threads(n: int | None) -> Iterator[None]:
     """Temporarily set torch's intra-op thread count (``None``: unchanged)."""
     if n is None:
         yield
@@ -151,15 +152,15 @@ def reconstruct_photo(
     *,
     pixie_param: PathLike,
     assets: Any = None,
-    mask_path: Optional[PathLike] = None,
-    deca_path: Optional[PathLike] = None,
+    mask_path: PathLike | None = None,
+    deca_path: PathLike | None = None,
     variant: str = "linear",
-    detector: Optional[Callable[..., Tensor]] = None,
-    segmenter: Optional[Callable[..., Tensor]] = None,
+    detector: Callable[..., Tensor] | None = None,
+    segmenter: Callable[..., Tensor] | None = None,
     fit_settings: FitSettings = PHOTO_FIT,
-    fit_threads: Optional[int] = FIT_THREADS,
+    fit_threads: int | None = FIT_THREADS,
     backend: str = "auto",
-    device: Optional[torch.device | str] = None,
+    device: torch.device | str | None = None,
 ) -> PhotoAvatar:
     """One photo + PIXIE parameters -> ROME head + full-body avatar (see the module docstring).
 
@@ -277,12 +278,12 @@ def build_avatar(
     *,
     pixie_param: PathLike,
     assets: Any = None,
-    mask_path: Optional[PathLike] = None,
-    deca_path: Optional[PathLike] = None,
+    mask_path: PathLike | None = None,
+    deca_path: PathLike | None = None,
     variant: str = "linear",
-    detector: Optional[Callable[..., Tensor]] = None,
-    segmenter: Optional[Callable[..., Tensor]] = None,
-) -> tuple["HeadReconstruction", "FullBodyAvatar"]:
+    detector: Callable[..., Tensor] | None = None,
+    segmenter: Callable[..., Tensor] | None = None,
+) -> tuple[HeadReconstruction, FullBodyAvatar]:
     """Photo + PIXIE parameters -> ``(HeadReconstruction, FullBodyAvatar)``.
 
     The arguments are those of :func:`reconstruct_photo` (which also returns the aligned crop, the
@@ -300,13 +301,13 @@ def build_avatar(
 # ----------------------------------------------------------------------------------------------
 
 
-def _part_colors(avatar: "FullBodyAvatar") -> Tensor:
+def _part_colors(avatar: FullBodyAvatar) -> Tensor:
     from rome_smplx.avatar.merge import PART_COLORS
 
     return torch.as_tensor(PART_COLORS, dtype=avatar.vertices.dtype, device=avatar.vertices.device)[avatar.parts]
 
 
-def write_avatar(result: PhotoAvatar, out: PathLike, *, render_dir: Optional[PathLike] = None, preview_size: int = 512) -> Path:
+def write_avatar(result: PhotoAvatar, out: PathLike, *, render_dir: PathLike | None = None, preview_size: int = 512) -> Path:
     """Write the merged mesh and, optionally, renders; each output atomically.
 
     Args:
@@ -356,7 +357,7 @@ def write_avatar(result: PhotoAvatar, out: PathLike, *, render_dir: Optional[Pat
     return out
 
 
-def pose_sequence(avatar: "FullBodyAvatar", motion: "Motion", *, progress: bool = True) -> Iterator["FullBodyAvatar"]:
+def pose_sequence(avatar: FullBodyAvatar, motion: Motion, *, progress: bool = True) -> Iterator[FullBodyAvatar]:
     """The avatar in every frame of ``motion`` (y-up; the avatar keeps its own ``betas``).
 
     Yields:
@@ -369,8 +370,8 @@ def pose_sequence(avatar: "FullBodyAvatar", motion: "Motion", *, progress: bool 
 
 
 def write_animation(
-    avatar: "FullBodyAvatar",
-    motion: "Motion",
+    avatar: FullBodyAvatar,
+    motion: Motion,
     out_dir: PathLike,
     *,
     fmt: str = "ply",
@@ -417,7 +418,7 @@ def write_animation(
             images = [render_preview(v, avatar.faces, colors, cam, image_size=preview_size) for v in kept]
         frames = [Image.fromarray(to_numpy(im)) for im in images]
         step = preview_idx[1] - preview_idx[0] if len(preview_idx) > 1 else 1
-        duration = int(round(1000.0 * step / motion.fps)) if motion.fps else 100
+        duration = round(1000.0 * step / motion.fps) if motion.fps else 100
         frames[0].save(tmp / "preview.gif", save_all=True, append_images=frames[1:], duration=max(duration, 20), loop=0)
         pick = sorted({round(i * (len(images) - 1) / max(min(strip_frames, len(images)) - 1, 1))
                        for i in range(min(strip_frames, len(images)))})

@@ -14,10 +14,10 @@ import pytest
 import torch
 import trimesh
 from click.testing import CliRunner
+from rome_smplx.bridges import deca, pixie
 
 import rome_smplx.pipeline as pl
 from rome_smplx.avatar.merge import PART_HAIR
-from rome_smplx.bridges import deca, pixie
 from rome_smplx.cli import main
 from rome_smplx.errors import BackendError
 
@@ -190,8 +190,9 @@ def test_mediapipe_missing_without_mask_names_the_install(files, monkeypatch):
 def test_any_detector_and_a_mask_replace_mediapipe(synthetic_dir_small, monkeypatch):
     """Without mediapipe: the synthetic person's photo, its matte, its DECA codes and landmarks from
     the true FLAME parameters (a detector callable) go through the pipeline."""
-    import rome_smplx as rs
     from rome_smplx.bridges.flame_fit import project_landmarks
+
+    import rome_smplx as rs
     from rome_smplx.models.flame import FlameModel
 
     monkeypatch.setitem(sys.modules, "mediapipe", None)

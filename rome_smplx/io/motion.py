@@ -34,9 +34,10 @@ import dataclasses
 import logging
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -95,7 +96,7 @@ class Motion:
     """
 
     params: SmplxParams
-    fps: Optional[float] = None
+    fps: float | None = None
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -110,7 +111,7 @@ class Motion:
         return self.params.batch_size
 
     @property
-    def duration(self) -> Optional[float]:
+    def duration(self) -> float | None:
         """Seconds from the first to the last frame (``None`` without a frame rate)."""
         return None if self.fps is None else (len(self) - 1) / self.fps
 
@@ -129,7 +130,7 @@ class Motion:
         """Every frame as a list of batch-1 :class:`SmplxParams`."""
         return list(self)
 
-    def subsample(self, every: int) -> "Motion":
+    def subsample(self, every: int) -> Motion:
         """Every ``every``-th frame (the frame rate is divided accordingly)."""
         if not isinstance(every, int) or every < 1:
             raise InputError(f"every: expected a positive integer, found {every!r}")
@@ -187,7 +188,7 @@ def _check_rotations(name: str, r: Tensor, where: str, tol: float = 1e-3) -> Non
         )
 
 
-def _z_up_to_y_up(params: SmplxParams, root_joint: Optional[Tensor]) -> SmplxParams:
+def _z_up_to_y_up(params: SmplxParams, root_joint: Tensor | None) -> SmplxParams:
     m = torch.tensor(_Z_TO_Y, dtype=params.global_orient.dtype)
     changes: dict[str, Any] = {"global_orient": m @ params.global_orient}
     if params.transl is not None or root_joint is not None:
@@ -211,7 +212,7 @@ def _open_npz(path: Path):
         raise InputError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
 
 
-def _fps_from(z: Any, where: str, keys: tuple[str, ...]) -> Optional[float]:
+def _fps_from(z: Any, where: str, keys: tuple[str, ...]) -> float | None:
     for k in keys:
         if k in z.files:
             a = _array(z, k, where, ())
@@ -231,8 +232,8 @@ def load_amass(
     path: str | os.PathLike,
     *,
     up: str = "z",
-    fps: Optional[float] = None,
-    root_joint: Optional[Tensor] = None,
+    fps: float | None = None,
+    root_joint: Tensor | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> Motion:
     """Read an AMASS-style ``.npz`` (axis-angle poses) into a :class:`Motion` (y-up).
@@ -325,7 +326,7 @@ def load_amass(
     return Motion(params, rate, where)
 
 
-def load_pixie_folder(folder: str | os.PathLike, *, fps: Optional[float] = None, pattern: str = "*_param.pkl") -> Motion:
+def load_pixie_folder(folder: str | os.PathLike, *, fps: float | None = None, pattern: str = "*_param.pkl") -> Motion:
     """Read a folder of PIXIE ``_param.pkl`` files (one frame each, sorted by file name) as y-up motion.
 
     Args:
@@ -377,7 +378,7 @@ def _cat(frames: list[SmplxParams]) -> SmplxParams:
     return SmplxParams(**fields)
 
 
-def _load_ours(path: Path, z: Any, fps: Optional[float], dtype: torch.dtype) -> Motion:
+def _load_ours(path: Path, z: Any, fps: float | None, dtype: torch.dtype) -> Motion:
     where = str(path)
     version = int(_array(z, "rome_smplx_motion", where, ()))
     if version != MOTION_FORMAT_VERSION:
@@ -408,7 +409,7 @@ def _load_ours(path: Path, z: Any, fps: Optional[float], dtype: torch.dtype) -> 
 def load_motion(
     source: str | os.PathLike,
     *,
-    fps: Optional[float] = None,
+    fps: float | None = None,
     up: str = "z",
     dtype: torch.dtype = torch.float32,
 ) -> Motion:
@@ -514,7 +515,7 @@ def resample(motion: Motion, fps: float, *, method: str = "slerp") -> Motion:
     T = len(motion)
     if abs(fps - motion.fps) < 1e-9 * motion.fps:
         return Motion(motion.params, float(fps), motion.source)
-    n_out = int(math.floor((T - 1) / motion.fps * fps + 1e-9)) + 1
+    n_out = math.floor((T - 1) / motion.fps * fps + 1e-9) + 1
     u = torch.arange(n_out, dtype=torch.float64) * (motion.fps / fps)  # source frame position
     u = u.clamp(max=T - 1)
     p = motion.params

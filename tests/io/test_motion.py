@@ -106,6 +106,7 @@ def test_save_load_round_trip(tmp_path):
 
 def test_pixie_folder(synthetic_dir_small, tmp_path):
     from rome_smplx.bridges import pixie
+
     from rome_smplx.geometry.rotations import axis_angle_to_matrix
 
     base = pixie.load(synthetic_dir_small / "people" / "person_000" / "person_000_param.pkl")
