@@ -10,7 +10,7 @@ matrices, y-up frame) plus a frame rate. Readers:
   ``root_orient (T, 3)``, ``pose_body (T, 63)``, optional ``pose_jaw (T, 3)``, ``pose_eye (T, 6)``,
   ``pose_hand (T, 90)``. Optional: ``trans (T, 3)``, ``betas (S,)`` or ``(T, S)``,
   ``expression`` / ``expr`` ``(T, E)``, and the frame rate as ``mocap_frame_rate`` (SMPL-X release)
-  or ``mocap_framerate`` (SMPL-H release). Hand rotations are taken as stored (the flat-hand
+  or ``mocap_framerate`` (SMPL-H release) or ``fps``. Hand rotations are taken as stored (the flat-hand
   convention of :class:`SmplxParams`; no ``hands_mean`` is added). Other keys (``gender``,
   ``surface_model_type``, ...) are ignored and never unpickled.
 * **A folder of PIXIE ``*_param.pkl`` files** (:func:`load_pixie_folder`), one per frame in sorted
