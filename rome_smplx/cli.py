@@ -133,6 +133,23 @@ def train_rome(config_path: Path, assets_dir: Path | None, out: Path | None, ste
     trainer = train_from_config(config, assets_dir, resume=None if resume is None else str(resume))
     click.echo(f"trained {trainer.step} steps; checkpoints in {config.output_dir}")
 
+@train.command("linear")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True, help="YAML distillation config.")
+@click.option("--assets", "assets_dir", type=click.Path(path_type=Path), default=None,
+              help="Asset folder (default: the config's, else $ROME_SMPLX_ASSETS, else the synthetic stand-ins).")
+@click.option("--out", "out", type=click.Path(path_type=Path), default=None, help="Output folder (overrides out).")
+@click.option("--steps", type=int, default=None, help="Training steps (overrides the config).")
+@handle_errors
+def train_linear(config_path: Path, assets_dir: Path | None, out: Path | None, steps: int | None) -> None:
+    """Distil the linear hair/neck model (ResNet-50 -> basis coefficients); exports linear_hair.pth,
+    u_full.pt and mean_deform.pt."""
+    from rome_smplx.trainers.distill import run_from_yaml
+
+    summary = run_from_yaml(config_path, assets_dir=assets_dir, out=out, steps=steps)
+    click.echo(f"trained {summary['steps']} steps (coefficient MSE {summary['coeff_mse_first']:.4g} -> "
+               f"{summary['coeff_mse_last']:.4g}); checkpoint in {summary['checkpoint']}; "
+               f"exported {summary['files']['linear_hair']}")
+
 @main.command("avatar")
 @click.option("--image", "image", type=click.Path(path_type=Path), required=True, help="The photo (any size, one face).")
 @click.option("--pixie", "pixie_param", type=click.Path(path_type=Path), required=True,

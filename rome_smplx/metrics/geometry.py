@@ -8,7 +8,6 @@ Pairwise distances are computed in chunks so memory stays bounded for large sets
 from __future__ import annotations
 
 import logging
-from typing import Optional
 
 import torch
 from torch import Tensor
@@ -29,14 +28,14 @@ __all__ = [
 _CHUNK = 1024
 
 
-def _check_points(name: str, t: Tensor, fn: str, dim: Optional[int] = None) -> None:
+def _check_points(name: str, t: Tensor, fn: str, dim: int | None = None) -> None:
     if not isinstance(t, Tensor) or t.dim() != 3 or not t.is_floating_point() or (dim is not None and t.shape[-1] != dim):
         found = f"{tuple(t.shape)} {t.dtype}" if isinstance(t, Tensor) else type(t).__name__
         want = f"(B, P, {dim})" if dim is not None else "(B, P, D)"
         raise InputError(f"{fn}: {name} must be a float tensor {want}, found {found}")
 
 
-def _check_point_mask(name: str, mask: Optional[Tensor], pts: Tensor, fn: str) -> Optional[Tensor]:
+def _check_point_mask(name: str, mask: Tensor | None, pts: Tensor, fn: str) -> Tensor | None:
     if mask is None:
         return None
     if not isinstance(mask, Tensor) or tuple(mask.shape) != tuple(pts.shape[:2]):
@@ -49,7 +48,7 @@ def _check_point_mask(name: str, mask: Optional[Tensor], pts: Tensor, fn: str) -
     return m
 
 
-def nearest_distances(a: Tensor, b: Tensor, mask_b: Optional[Tensor] = None, squared: bool = True) -> tuple[Tensor, Tensor]:
+def nearest_distances(a: Tensor, b: Tensor, mask_b: Tensor | None = None, squared: bool = True) -> tuple[Tensor, Tensor]:
     """For every point of ``a`` its distance to the nearest (unmasked) point of ``b``.
 
     Args:
@@ -81,7 +80,7 @@ def nearest_distances(a: Tensor, b: Tensor, mask_b: Optional[Tensor] = None, squ
 
 
 def chamfer_distance(
-    a: Tensor, b: Tensor, mask_a: Optional[Tensor] = None, mask_b: Optional[Tensor] = None,
+    a: Tensor, b: Tensor, mask_a: Tensor | None = None, mask_b: Tensor | None = None,
     squared: bool = True, return_directions: bool = False,
 ) -> Tensor | tuple[Tensor, Tensor, Tensor]:
     """Symmetric Chamfer distance ``mean_{x in a} min_{y in b} d(x, y) + mean_{y in b} min_{x in a} d(x, y)``.
@@ -105,7 +104,7 @@ def chamfer_distance(
     d_ab, _ = nearest_distances(a, b, mask_b, squared)
     d_ba, _ = nearest_distances(b, a, mask_a, squared)
 
-    def mean(d: Tensor, m: Optional[Tensor]) -> Tensor:
+    def mean(d: Tensor, m: Tensor | None) -> Tensor:
         if m is None:
             return d.mean(1)
         w = m.to(d.dtype)
@@ -194,7 +193,7 @@ def point_to_mesh_distance(
     return d if squared else d.clamp_min(0).sqrt()
 
 
-def sample_surface(verts: Tensor, faces: Tensor, num_samples: int, generator: Optional[torch.Generator] = None) -> Tensor:
+def sample_surface(verts: Tensor, faces: Tensor, num_samples: int, generator: torch.Generator | None = None) -> Tensor:
     """Area-weighted uniform samples on a triangle mesh: verts (B, V, 3), faces (F, 3) -> (B, S, 3)."""
     _check_points("verts", verts, "sample_surface", 3)
     if num_samples < 1:
@@ -240,7 +239,7 @@ def mesh_to_mesh_distance(
     return {"a_to_b": ab, "b_to_a": ba, "symmetric": 0.5 * (ab + ba), "hausdorff": haus}
 
 
-def mean_vertex_error(pred: Tensor, target: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+def mean_vertex_error(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
     """Mean Euclidean distance between corresponding vertices.
 
     Args:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -64,7 +63,7 @@ def _check_pair(pred: Tensor, target: Tensor, fn: str) -> None:
         raise InputError(f"{fn}: pred {tuple(pred.shape)} and target {tuple(target.shape)} must have the same shape")
 
 
-def _check_mask(mask: Optional[Tensor], like: Tensor, fn: str) -> Optional[Tensor]:
+def _check_mask(mask: Tensor | None, like: Tensor, fn: str) -> Tensor | None:
     """Validate a (B, 1|C, H, W) mask and return it as a float tensor of ``like``'s dtype."""
     if mask is None:
         return None
@@ -76,7 +75,7 @@ def _check_mask(mask: Optional[Tensor], like: Tensor, fn: str) -> Optional[Tenso
     return mask.to(device=like.device, dtype=like.dtype)
 
 
-def _masked_mean(values: Tensor, mask: Optional[Tensor], fn: str) -> Tensor:
+def _masked_mean(values: Tensor, mask: Tensor | None, fn: str) -> Tensor:
     """Per-image mean of ``values`` (B, C, H, W) weighted by ``mask`` (B, 1|C, H, W) -> (B,)."""
     if mask is None:
         return values.flatten(1).mean(1)
@@ -88,7 +87,7 @@ def _masked_mean(values: Tensor, mask: Optional[Tensor], fn: str) -> Tensor:
 
 
 # ------------------------------------------------------------------------------------ PSNR
-def psnr(pred: Tensor, target: Tensor, mask: Optional[Tensor] = None, data_range: float = 1.0) -> Tensor:
+def psnr(pred: Tensor, target: Tensor, mask: Tensor | None = None, data_range: float = 1.0) -> Tensor:
     """Peak signal-to-noise ratio in dB.
 
     Args:
@@ -140,7 +139,7 @@ def _ssim_maps(pred: Tensor, target: Tensor, data_range: float, taps: Tensor) ->
     return lum * cs, cs
 
 
-def _crop_mask(mask: Optional[Tensor], k: int) -> Optional[Tensor]:
+def _crop_mask(mask: Tensor | None, k: int) -> Tensor | None:
     """The mask at the centres of the valid windows: (B, c, H - k + 1, W - k + 1)."""
     if mask is None:
         return None
@@ -154,7 +153,7 @@ def _check_size(x: Tensor, min_size: int, fn: str) -> None:
 
 
 def ssim(
-    pred: Tensor, target: Tensor, mask: Optional[Tensor] = None, data_range: float = 1.0,
+    pred: Tensor, target: Tensor, mask: Tensor | None = None, data_range: float = 1.0,
     window_size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA,
 ) -> Tensor:
     """Structural similarity (Gaussian window 11, sigma 1.5, K1 0.01, K2 0.03).
@@ -180,7 +179,7 @@ def ssim(
 
 
 def ms_ssim(
-    pred: Tensor, target: Tensor, mask: Optional[Tensor] = None, data_range: float = 1.0,
+    pred: Tensor, target: Tensor, mask: Tensor | None = None, data_range: float = 1.0,
     weights: Sequence[float] = MS_SSIM_WEIGHTS, window_size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA,
 ) -> Tensor:
     """Multi-scale SSIM: ``prod_{j<M} cs_j^{w_j} * ssim_M^{w_M}`` over ``M = len(weights)`` scales.
@@ -312,7 +311,7 @@ class LPIPS(nn.Module):
                 break
         return out
 
-    def forward(self, pred: Tensor, target: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+    def forward(self, pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
         _check_pair(pred, target, "lpips")
         if pred.shape[1] != 3:
             raise InputError(f"lpips: expected RGB images (B, 3, H, W), found {tuple(pred.shape)}")
@@ -330,7 +329,7 @@ class LPIPS(nn.Module):
 
 
 def load_lpips(
-    trunk_path: str | os.PathLike, heads_path: Optional[str | os.PathLike] = None, net: str = "vgg",
+    trunk_path: str | os.PathLike, heads_path: str | os.PathLike | None = None, net: str = "vgg",
     device: torch.device | str = "cpu",
 ) -> LPIPS:
     """LPIPS with weights from files (no downloads).
@@ -372,7 +371,7 @@ def load_lpips(
     return model.to(device).eval()
 
 
-def lpips(pred: Tensor, target: Tensor, net: LPIPS, mask: Optional[Tensor] = None) -> Tensor:
+def lpips(pred: Tensor, target: Tensor, net: LPIPS, mask: Tensor | None = None) -> Tensor:
     """LPIPS distance with a given :class:`LPIPS` network: (B, 3, H, W) x2 in [0, 1] -> (B,).
 
     With a mask, each layer's distance map is averaged with the mask area-resampled to its size.
@@ -383,7 +382,7 @@ def lpips(pred: Tensor, target: Tensor, net: LPIPS, mask: Optional[Tensor] = Non
 
 
 # ------------------------------------------------------------------------------------ CSIM
-def csim(emb_a: Tensor, emb_b: Tensor, embed: Optional[Callable[[Tensor], Tensor]] = None, eps: float = 1e-8) -> Tensor:
+def csim(emb_a: Tensor, emb_b: Tensor, embed: Callable[[Tensor], Tensor] | None = None, eps: float = 1e-8) -> Tensor:
     """Cosine similarity of identity embeddings.
 
     Args:

@@ -1,0 +1,707 @@
+"""Distillation of ROME's linear hair/shoulder model.
+
+ROME's fast variant replaces E_geom + G_geom by a linear model: a ResNet-50 regresses ``K``
+coefficients ``eta`` from the aligned source image and the offsets are ``F eta + mean``, with ``F``
+a (3N, K) PCA basis (50 hair + 10 neck components) of offsets predicted by the full model. The paper
+fits the basis on the full model's offsets, projects each offset set onto it,
+``eta = (F^T F)^-1 F^T (dv - mean)``, and trains the regressor with ``MSE(eta)`` plus an occlusion
+(silhouette) term and a Chamfer term; the release ships the result (``linear_hair.pth``,
+``u_full.pt``, ``mean_deform.pt``) but not the training code. This module provides it:
+
+* :func:`fit_pca_basis`: the basis in ROME's layout (vertex-major rows, orthonormal columns, the
+  first ``num_hair`` supported on the hair vertices only, the last ``num_neck`` on the neck vertices
+  only) and the mean offsets;
+* :func:`project_coefficients`: the paper's projection;
+* :class:`DistillData` and its builders: images, mattes, FLAME parameters and target coefficients,
+  from a folder of people (``photo_256.png``, ``mask_256.png``, ``*_deca.pkl``, and for synthetic
+  people ``truth.npz``) with targets from the truth or from a full :class:`HeadAvatar` teacher;
+* :class:`LinearDistiller`: the training loop (config :class:`LinearDistillConfig`, from YAML),
+  safetensors + JSON checkpoints and :meth:`LinearDistiller.export_linear_hair`, which writes files
+  in the release's formats (loadable by :func:`rome_smplx.models.rome.load_linear_regressor` and the
+  asset layer).
+
+Losses (weights in the config): ``w_coeffs * MSE(eta_pred, eta_target)``;
+``w_chamfer * chamfer_2d`` between the projected vertices of the deformed head (FLAME + predicted
+offsets, projected with the sample's DECA camera as ROME does; gradients reach only the hair/neck
+vertices) and as many random pixels of the matte, in image NDC with squared distances (ROME's
+Chamfer term); optionally ``w_silhouette * MSE(soft silhouette, matte)`` (the occlusion term).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from rome_smplx.errors import CheckpointError, InputError
+from rome_smplx.models.rome import LinearHairRegressor
+from rome_smplx.types import FlameParams
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rome_smplx.assets import Assets
+    from rome_smplx.avatar.head import HeadAvatar
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "DistillData",
+    "LinearDistillConfig",
+    "LinearDistiller",
+    "export_linear_hair",
+    "fit_pca_basis",
+    "load_checkpoint",
+    "load_people",
+    "project_coefficients",
+    "run_from_yaml",
+    "teacher_coefficients",
+]
+
+CHECKPOINT_WEIGHTS = "regressor.safetensors"
+CHECKPOINT_BASIS = "basis.safetensors"
+CHECKPOINT_META = "distill.json"
+CHECKPOINT_FORMAT = "rome-smplx-linear-distill-v1"
+
+
+# ======================================================================================= basis
+def _index_list(name: str, idx: Any, n: int) -> Tensor:
+    t = torch.as_tensor(np.asarray(idx) if not isinstance(idx, Tensor) else idx).to(torch.long).flatten()
+    if t.numel() == 0:
+        raise InputError(f"fit_pca_basis: {name} is empty")
+    if int(t.min()) < 0 or int(t.max()) >= n:
+        raise InputError(f"fit_pca_basis: {name} indexes vertex {int(t.max())}, but the offsets have {n} vertices")
+    return torch.unique(t)
+
+
+def _pca_block(centred: Tensor, support: Tensor, k: int, n: int) -> tuple[Tensor, Tensor]:
+    """Top-k principal directions of ``centred`` (M, N, 3) restricted to ``support`` -> ((3N, k), (k,))."""
+    x = centred[:, support].reshape(centred.shape[0], -1).to(torch.float64)  # (M, 3|S|), vertex-major
+    if x.shape[1] < k:
+        raise InputError(f"fit_pca_basis: {k} components requested on {support.numel()} vertices "
+                         f"({x.shape[1]} coordinates)")
+    _, s, vh = torch.linalg.svd(x, full_matrices=False)
+    if vh.shape[0] < k:
+        raise InputError(f"fit_pca_basis: {k} components need at least {k} offset sets, found {x.shape[0]}")
+    comps = vh[:k]  # (k, 3|S|), orthonormal rows
+    # deterministic signs: the largest-magnitude entry of each component is positive
+    big = comps.abs().argmax(1)
+    comps = comps * torch.sign(comps.gather(1, big[:, None]))
+    block = torch.zeros(n, 3, k, dtype=torch.float64, device=centred.device)
+    block[support] = comps.T.reshape(support.numel(), 3, k)
+    var = s[:k] ** 2 / max(x.shape[0] - 1, 1)
+    return block.reshape(3 * n, k), var
+
+
+def fit_pca_basis(
+    offsets: Tensor,
+    hair_list: Any,
+    neck_list: Any,
+    num_hair: int = 50,
+    num_neck: int = 10,
+    deform_mask: Tensor | None = None,
+    return_variance: bool = False,
+) -> tuple[Tensor, Tensor] | tuple[Tensor, Tensor, Tensor]:
+    """PCA basis of offset sets in ROME's layout.
+
+    Args:
+        offsets: (M, N, 3) offset sets (e.g. the full model's offsets on M images).
+        hair_list: (Nh,) hair vertex indices; neck_list: (Nn,) neck/shoulder vertex indices.
+        num_hair, num_neck: components per block (ROME: 50 and 10).
+        deform_mask: optional (N,) bool; vertices outside it are left out of both supports and of
+            the mean (ROME's deformable set excludes some front-of-throat neck vertices).
+        return_variance: also return the explained variance of each column.
+
+    Returns:
+        basis (3N, K) float32 with ``K = num_hair + num_neck``, vertex-major rows (row ``3 v + c``),
+        orthonormal columns; columns ``< num_hair`` are zero outside the hair vertices, the others
+        zero outside the neck vertices; mean (N, 3) float32, the mean offset, zero outside the
+        deformable vertices; [variance (K,) float32, descending within each block].
+    """
+    if not isinstance(offsets, Tensor) or offsets.dim() != 3 or offsets.shape[-1] != 3 or not offsets.is_floating_point():
+        found = f"{tuple(offsets.shape)}" if isinstance(offsets, Tensor) else type(offsets).__name__
+        raise InputError(f"fit_pca_basis: offsets must be a float tensor (M, N, 3), found {found}")
+    if not bool(torch.isfinite(offsets).all()):
+        raise InputError("fit_pca_basis: offsets contain NaN or inf values")
+    if num_hair < 0 or num_neck < 0 or num_hair + num_neck == 0:
+        raise InputError(f"fit_pca_basis: num_hair/num_neck must be >= 0 with a positive sum, found {num_hair}/{num_neck}")
+    N = offsets.shape[1]
+    hair = _index_list("hair_list", hair_list, N).to(offsets.device)
+    neck = _index_list("neck_list", neck_list, N).to(offsets.device)
+    if deform_mask is not None:
+        if tuple(deform_mask.shape) != (N,):
+            raise InputError(f"fit_pca_basis: deform_mask must have shape ({N},), found {tuple(deform_mask.shape)}")
+        keep = deform_mask.to(offsets.device, torch.bool)
+        hair, neck = hair[keep[hair]], neck[keep[neck]]
+    both = np.intersect1d(hair.cpu().numpy(), neck.cpu().numpy())
+    if both.size:
+        raise InputError(f"fit_pca_basis: hair_list and neck_list share {both.size} vertices (e.g. {both[:5].tolist()}); "
+                         "the two blocks need disjoint supports")
+    support = torch.zeros(N, dtype=torch.bool, device=offsets.device)
+    support[hair] = True
+    support[neck] = True
+    x = offsets.to(torch.float64)
+    mean = x.mean(0) * support[:, None]
+    centred = x - mean
+    blocks, var = [], []
+    for idx, k in ((hair, num_hair), (neck, num_neck)):
+        if k:
+            b, v = _pca_block(centred, idx, k, N)
+            blocks.append(b)
+            var.append(v)
+    basis = torch.cat(blocks, 1).to(torch.float32)
+    out = (basis, mean.to(torch.float32))
+    return (*out, torch.cat(var).to(torch.float32)) if return_variance else out
+
+
+def project_coefficients(offsets: Tensor, basis: Tensor, mean: Tensor) -> Tensor:
+    """The paper's projection ``eta = (F^T F)^-1 F^T (dv - mean)``.
+
+    Args:
+        offsets: (B, N, 3) or (N, 3) offsets dv.
+        basis: (3N, K) basis F (vertex-major rows).
+        mean: (N, 3) mean offsets.
+
+    Returns:
+        (B, K) (or (K,) for unbatched input) coefficients, in the dtype of ``offsets``.
+    """
+    single = isinstance(offsets, Tensor) and offsets.dim() == 2
+    if single:
+        offsets = offsets[None]
+    if not isinstance(offsets, Tensor) or offsets.dim() != 3 or offsets.shape[-1] != 3:
+        raise InputError(f"project_coefficients: offsets must be (B, N, 3), found "
+                         f"{tuple(offsets.shape) if isinstance(offsets, Tensor) else type(offsets).__name__}")
+    B, N, _ = offsets.shape
+    if basis.dim() != 2 or basis.shape[0] != 3 * N:
+        raise InputError(f"project_coefficients: basis must be (3 * {N}, K), found {tuple(basis.shape)}")
+    if tuple(mean.shape) != (N, 3):
+        raise InputError(f"project_coefficients: mean must be ({N}, 3), found {tuple(mean.shape)}")
+    Fm = basis.to(offsets.device, torch.float64)
+    r = (offsets.to(torch.float64) - mean.to(offsets.device, torch.float64)).reshape(B, 3 * N)
+    eta = torch.linalg.solve(Fm.T @ Fm, Fm.T @ r.T).T  # (B, K)
+    eta = eta.to(offsets.dtype)
+    return eta[0] if single else eta
+
+
+# ======================================================================================= data
+@dataclass
+class DistillData:
+    """Training pairs for the regressor (all tensors share the first dimension M).
+
+    Attributes:
+        images: (M, 3, S, S) aligned source images in [0, 1].
+        masks: (M, 1, S, S) mattes in [0, 1].
+        flame: :class:`FlameParams` with batch M (``cam`` needed for the Chamfer/silhouette terms).
+        targets: (M, K) target coefficients.
+        names: M sample names (for logs).
+    """
+
+    images: Tensor
+    masks: Tensor
+    flame: FlameParams
+    targets: Tensor
+    names: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        M = self.images.shape[0]
+        if self.images.dim() != 4 or self.images.shape[1] != 3:
+            raise InputError(f"DistillData.images: expected (M, 3, S, S), found {tuple(self.images.shape)}")
+        if tuple(self.masks.shape) != (M, 1, *self.images.shape[-2:]):
+            raise InputError(f"DistillData.masks: expected ({M}, 1, {self.images.shape[-2]}, {self.images.shape[-1]}), "
+                             f"found {tuple(self.masks.shape)}")
+        if self.targets.dim() != 2 or self.targets.shape[0] != M:
+            raise InputError(f"DistillData.targets: expected ({M}, K), found {tuple(self.targets.shape)}")
+        if self.flame.batch_size != M:
+            raise InputError(f"DistillData.flame: expected batch {M}, found {self.flame.batch_size}")
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+
+def _people_folders(folder: Path) -> list[Path]:
+    root = folder / "people" if (folder / "people").is_dir() else folder
+    found = sorted(p for p in root.iterdir() if p.is_dir() and (p / "photo_256.png").is_file()) if root.is_dir() else []
+    if not found:
+        raise InputError(f"{folder}: no people found (expected sub-folders with photo_256.png, mask_256.png and "
+                         "*_deca.pkl, e.g. the 'people' folder of `rome-smplx assets synth`)")
+    return found
+
+
+def load_people(folder: str | os.PathLike, image_size: int = 256, limit: int | None = None) -> tuple[DistillData, bool]:
+    """Images, mattes and DECA parameters of a folder of people.
+
+    Each person folder holds ``photo_256.png``, ``mask_256.png``, ``<name>_deca.pkl`` and, for
+    synthetic people, ``truth.npz`` (whose ``hair_coeffs`` become the targets).
+
+    Args:
+        folder: an asset folder with ``people/`` or the ``people`` folder itself.
+        image_size: side the images are resized to (the regressor's input).
+        limit: use at most this many people.
+
+    Returns:
+        (data, has_truth): when some person lacks ``truth.npz`` the targets are zeros and
+        ``has_truth`` is False (use :func:`teacher_coefficients` to fill them).
+    """
+    from rome_smplx.bridges import deca
+
+    from rome_smplx.io.images import load_image, load_mask
+
+    folders = _people_folders(Path(folder))[:limit]
+    images, masks, flames, targets, names = [], [], [], [], []
+    has_truth = True
+    for p in folders:
+        pkl = sorted(p.glob("*_deca.pkl"))
+        if not pkl:
+            raise InputError(f"{p}: no *_deca.pkl (DECA parameters) for this person")
+        img, msk = load_image(p / "photo_256.png"), load_mask(p / "mask_256.png")
+        if img.shape[-1] != image_size:
+            img = F.interpolate(img, size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=True)
+            msk = F.interpolate(msk, size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=True)
+        images.append(img.clamp(0, 1))
+        masks.append(msk.clamp(0, 1))
+        flames.append(deca.load(pkl[0]))
+        truth = p / "truth.npz"
+        if truth.is_file():
+            with np.load(truth, allow_pickle=False) as z:
+                if "hair_coeffs" not in z.files:
+                    raise InputError(f"{truth}: no 'hair_coeffs' array")
+                targets.append(torch.as_tensor(z["hair_coeffs"], dtype=torch.float32))
+        else:
+            has_truth = False
+            targets.append(None)
+        names.append(p.name)
+    K = next((t.numel() for t in targets if t is not None), 0)
+    if any(t is not None and t.numel() != K for t in targets):
+        raise InputError(f"{folder}: the people's hair_coeffs have different lengths")
+    tgt = torch.stack([t if t is not None else torch.zeros(K) for t in targets]) if K else torch.zeros(len(names), 0)
+    flame = FlameParams(**{
+        f.name: (None if getattr(flames[0], f.name) is None else torch.cat([getattr(x, f.name) for x in flames]))
+        for f in dataclasses.fields(FlameParams)
+    })
+    data = DistillData(torch.cat(images), torch.cat(masks), flame, tgt, names)
+    return data, has_truth
+
+
+@torch.no_grad()
+def teacher_coefficients(head: HeadAvatar, data: DistillData, basis: Tensor, mean: Tensor, chunk: int = 4) -> tuple[Tensor, Tensor]:
+    """Targets from a full-model teacher: its offsets on every image, projected onto the basis.
+
+    Args:
+        head: a :class:`HeadAvatar` of variant ``"full"`` (its offsets are the ones to distil).
+        data: images, mattes and FLAME parameters (``targets`` are ignored).
+        basis: (3N, K); mean: (N, 3).
+        chunk: images per teacher forward pass.
+
+    Returns:
+        (coefficients (M, K), teacher offsets (M, N, 3)).
+    """
+    from tqdm.auto import tqdm
+
+    if head.variant != "full":
+        raise InputError(f"teacher_coefficients: the teacher must be a 'full' HeadAvatar, found variant {head.variant!r}")
+    offs = []
+    for s in tqdm(range(0, len(data), chunk), desc="teacher", unit="chunk", leave=False):
+        sl = slice(s, s + chunk)
+        recon = head.reconstruct(data.images[sl], data.masks[sl], data.flame.index(sl))
+        offs.append(recon.offsets.detach().cpu())
+    offsets = torch.cat(offs)
+    return project_coefficients(offsets, basis, mean), offsets
+
+
+# ======================================================================================= config
+@dataclass
+class LinearDistillConfig:
+    """Settings of a distillation run (YAML keys = field names).
+
+    Attributes:
+        assets: asset folder (``None``: :meth:`Assets.discover`).
+        data: folder of people (``None``: ``<assets>/people``); limit: use at most this many.
+        teacher: ``"truth"`` (synthetic ``truth.npz`` coefficients) or ``"full"`` (a full
+            :class:`HeadAvatar` teacher; ``teacher_weights`` = its checkpoint, ``teacher_size``).
+        basis: ``"assets"`` (the folder's ``u_full.pt``/``mean_deform.pt``) or ``"fit"`` (PCA of the
+            teacher's offsets, ``num_hair`` + ``num_neck`` components; teacher ``"full"`` only).
+        out: output folder (checkpoints, export).
+        steps, lr, batch_size, image_size, seed: optimisation (Adam with ``betas``).
+        w_coeffs, w_chamfer, w_silhouette: loss weights (paper: MSE 1, Chamfer 0.01; silhouette
+            optional, 0 = off).
+        chamfer_points: matte pixels sampled per image (0: as many as the mesh has vertices).
+        checkpoint_every: steps between checkpoints (0: only at the end); log_every: steps between
+            log lines.
+        device: torch device string.
+    """
+
+    assets: str | None = None
+    data: str | None = None
+    limit: int | None = None
+    teacher: str = "truth"
+    teacher_weights: str | None = None
+    teacher_size: str = "full"
+    basis: str = "assets"
+    num_hair: int = 50
+    num_neck: int = 10
+    out: str = "runs/linear"
+    steps: int = 2000
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    batch_size: int = 8
+    image_size: int = 256
+    seed: int = 0
+    w_coeffs: float = 1.0
+    w_chamfer: float = 0.01
+    w_silhouette: float = 0.0
+    chamfer_points: int = 0
+    checkpoint_every: int = 0
+    log_every: int = 10
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.teacher not in ("truth", "full"):
+            raise InputError(f"config.teacher: expected 'truth' or 'full', found {self.teacher!r}")
+        if self.basis not in ("assets", "fit"):
+            raise InputError(f"config.basis: expected 'assets' or 'fit', found {self.basis!r}")
+        if self.basis == "fit" and self.teacher != "full":
+            raise InputError("config.basis: 'fit' needs teacher 'full' (the basis is fitted on the teacher's offsets)")
+        for name in ("steps", "batch_size", "image_size"):
+            if int(getattr(self, name)) < 1:
+                raise InputError(f"config.{name}: must be >= 1, found {getattr(self, name)}")
+        if self.lr <= 0:
+            raise InputError(f"config.lr: must be > 0, found {self.lr}")
+        for name in ("w_coeffs", "w_chamfer", "w_silhouette"):
+            if getattr(self, name) < 0:
+                raise InputError(f"config.{name}: must be >= 0, found {getattr(self, name)}")
+        self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "config") -> LinearDistillConfig:
+        if not isinstance(values, dict):
+            raise InputError(f"{source}: expected a mapping of settings, found {type(values).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InputError(f"{source}: unknown setting(s) {unknown}; known: {sorted(known)}")
+        try:
+            return cls(**values)
+        except TypeError as e:
+            raise InputError(f"{source}: {e}") from None
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike) -> LinearDistillConfig:
+        """Read a YAML file; a top-level ``linear:`` section is used when present."""
+        import yaml
+
+        p = Path(path)
+        if not p.is_file():
+            raise InputError(f"{p}: config file not found")
+        try:
+            values = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise InputError(f"{p}: not valid YAML: {e}") from None
+        if isinstance(values, dict) and isinstance(values.get("linear"), dict):
+            values = values["linear"]
+        return cls.from_dict(values, str(p))
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+
+# ======================================================================================= trainer
+class LinearDistiller:
+    """Trains a :class:`LinearHairRegressor` on (image, target coefficients) pairs.
+
+    Args:
+        config: :class:`LinearDistillConfig`.
+        data: training pairs (:class:`DistillData`), e.g. from :func:`load_people`.
+        basis: (3N, K) offset basis; mean: (N, 3) mean offsets.
+        flame: :class:`~rome_smplx.models.flame.FlameModel` (needed when ``w_chamfer`` or
+            ``w_silhouette`` > 0: the deformed head is projected with each sample's camera).
+        faces: (F, 3) faces for the silhouette term.
+        regressor: start from this regressor (default: a fresh one, seeded, with a small ``fc``).
+
+    Use :meth:`from_config` to build everything from a config (assets, data, teacher).
+    """
+
+    def __init__(
+        self,
+        config: LinearDistillConfig,
+        data: DistillData,
+        basis: Tensor,
+        mean: Tensor,
+        flame=None,
+        faces: Tensor | None = None,
+        regressor: LinearHairRegressor | None = None,
+    ) -> None:
+        self.config = config
+        self.device = torch.device(config.device)
+        K = int(basis.shape[1])
+        if data.targets.shape[1] != K:
+            raise InputError(f"LinearDistiller: targets have {data.targets.shape[1]} coefficients, the basis has {K}")
+        N = int(mean.shape[0])
+        if tuple(basis.shape) != (3 * N, K):
+            raise InputError(f"LinearDistiller: basis must be (3 * {N}, K), found {tuple(basis.shape)}")
+        self.data = data
+        self.basis = basis.to(self.device, torch.float32)
+        self.mean = mean.to(self.device, torch.float32)
+        self.faces = None if faces is None else faces.to(self.device, torch.long)
+        needs_geometry = config.w_chamfer > 0 or config.w_silhouette > 0
+        if needs_geometry and flame is None:
+            raise InputError("LinearDistiller: the Chamfer/silhouette terms need a FlameModel (flame=...)")
+        if config.w_silhouette > 0 and faces is None:
+            raise InputError("LinearDistiller: the silhouette term needs the mesh faces (faces=...)")
+        if needs_geometry and data.flame.cam is None:
+            raise InputError("LinearDistiller: the Chamfer/silhouette terms need FLAME cameras (data.flame.cam)")
+        self._base_verts = self._root = None
+        if needs_geometry:
+            with torch.no_grad():
+                out = flame.to(self.device)(data.flame.to(self.device))
+            if out.vertices.shape[1] != N:
+                raise InputError(f"LinearDistiller: FLAME has {out.vertices.shape[1]} vertices, the basis {N}")
+            self._base_verts = out.vertices.detach()
+            self._root = out.joints[:, 0].detach()
+        if regressor is None:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(config.seed)
+                regressor = LinearHairRegressor(K)
+                with torch.no_grad():  # start near the mean offsets
+                    regressor.fc.weight.mul_(1e-2)
+                    regressor.fc.bias.zero_()
+        self.regressor = regressor.to(self.device)
+        self.optimizer = torch.optim.Adam(self.regressor.parameters(), lr=config.lr, betas=config.betas)
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+        self._gen = torch.Generator().manual_seed(config.seed)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_config(cls, config: LinearDistillConfig, assets: Assets | None = None) -> LinearDistiller:
+        """Assets, people, targets (truth or teacher) and basis as the config says."""
+        from rome_smplx.assets import Assets
+        from rome_smplx.models.flame import FlameModel
+
+        if assets is None:
+            assets = Assets.from_dir(config.assets) if config.assets else Assets.discover()
+        rd = assets.rome_data()
+        folder = Path(config.data) if config.data else assets.root
+        data, has_truth = load_people(folder, config.image_size, config.limit)
+        basis, mean = rd.basis, rd.mean_deform
+        if config.teacher == "truth":
+            if not has_truth:
+                raise InputError(f"{folder}: teacher 'truth' needs truth.npz in every person folder (synthetic people); "
+                                 "use teacher: full for real images")
+        else:
+            from rome_smplx.avatar.head import HeadAvatar
+
+            head = HeadAvatar.from_assets(assets, "full", size=config.teacher_size, weights=config.teacher_weights,
+                                          image_size=config.image_size, device=config.device)
+            targets, offsets = teacher_coefficients(head, data, basis, mean)
+            if config.basis == "fit":
+                deform = rd.mean_deform.abs().sum(-1) > 0
+                basis, mean = fit_pca_basis(offsets, rd.hair_list, rd.neck_list, config.num_hair, config.num_neck,
+                                            deform_mask=deform)
+                targets = project_coefficients(offsets, basis, mean)
+            data.targets = targets
+        return cls(config, data, basis, mean, flame=FlameModel.from_assets(assets), faces=rd.faces)
+
+    # ------------------------------------------------------------------ losses
+    def offsets(self, coeffs: Tensor) -> Tensor:
+        """``basis @ coeffs + mean``: (B, K) -> (B, N, 3)."""
+        return (coeffs @ self.basis.T).view(coeffs.shape[0], -1, 3) + self.mean
+
+    def _projected(self, idx: Tensor, coeffs: Tensor) -> Tensor:
+        from rome_smplx.render.cameras import rome_project
+
+        verts = self._base_verts[idx] + self.offsets(coeffs)
+        fl = self.data.flame
+        cam = fl.cam[idx].to(self.device)
+        rot = fl.global_rot[idx].to(self.device)
+        return rome_project(verts, cam, self._root[idx], rot)
+
+    def _mask_points(self, masks: Tensor, count: int) -> Tensor:
+        """``count`` random matte pixels per image (probability ~ matte value), NDC (B, count, 2)."""
+        from rome_smplx.render.cameras import pixel_centers_ndc
+
+        H, W = masks.shape[-2:]
+        w = masks.flatten(1).clamp_min(0).cpu()
+        empty = w.sum(1) <= 0
+        if bool(empty.any()):
+            raise InputError(f"LinearDistiller: empty matte for sample(s) {torch.nonzero(empty).flatten().tolist()}")
+        pick = torch.multinomial(w, count, replacement=True, generator=self._gen).to(masks.device)
+        grid = pixel_centers_ndc(H, W, dtype=masks.dtype, device=masks.device).reshape(-1, 2)
+        return grid[pick]
+
+    def losses(self, idx: Tensor) -> dict[str, Tensor]:
+        """Loss terms on samples ``idx`` (B,): ``coeffs``, ``chamfer``, ``silhouette``, ``total``."""
+        from rome_smplx.metrics.geometry import chamfer_distance
+
+        cfg = self.config
+        images = self.data.images[idx].to(self.device)
+        target = self.data.targets[idx].to(self.device)
+        pred = self.regressor(images)
+        out = {"coeffs": F.mse_loss(pred, target)}
+        total = cfg.w_coeffs * out["coeffs"]
+        if cfg.w_chamfer > 0 or cfg.w_silhouette > 0:
+            ndc = self._projected(idx.to(self.device), pred)
+            masks = self.data.masks[idx].to(self.device)
+            if cfg.w_chamfer > 0:
+                count = cfg.chamfer_points or ndc.shape[1]
+                pts = self._mask_points(masks, count)
+                out["chamfer"] = chamfer_distance(ndc[..., :2], pts).mean()
+                total = total + cfg.w_chamfer * out["chamfer"]
+            if cfg.w_silhouette > 0:
+                from rome_smplx.render.raster import soft_silhouette
+
+                v = torch.cat([ndc[..., :2], ndc[..., 2:] + 10.0], dim=-1)
+                sil = soft_silhouette(v, self.faces, tuple(masks.shape[-2:]), backend="torch")
+                out["silhouette"] = F.mse_loss(sil, masks[:, 0])
+                total = total + cfg.w_silhouette * out["silhouette"]
+        out["total"] = total
+        return out
+
+    # ------------------------------------------------------------------ loop
+    def _batch(self) -> Tensor:
+        M = len(self.data)
+        b = min(self.config.batch_size, M)
+        return torch.randperm(M, generator=self._gen)[:b]
+
+    def train_step(self) -> dict[str, float]:
+        """One optimiser step on a random batch; returns the loss values."""
+        self.regressor.train()
+        terms = self.losses(self._batch())
+        self.optimizer.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        self.optimizer.step()
+        self.step += 1
+        rec = {k: float(v.detach()) for k, v in terms.items()}
+        rec["step"] = self.step
+        self.history.append(rec)
+        return rec
+
+    def train(self, steps: int | None = None, out: str | os.PathLike | None = None) -> list[dict[str, float]]:
+        """Run ``steps`` (default ``config.steps``) steps with a progress bar; checkpoints go to
+        ``out`` (default ``config.out``) every ``checkpoint_every`` steps and at the end."""
+        from tqdm.auto import tqdm
+
+        steps = self.config.steps if steps is None else int(steps)
+        out = Path(self.config.out if out is None else out)
+        t0 = time.perf_counter()
+        bar = tqdm(range(steps), desc="distil linear", unit="step", disable=None)
+        for _ in bar:
+            rec = self.train_step()
+            bar.set_postfix(mse=f"{rec['coeffs']:.4g}")
+            if self.config.log_every and self.step % self.config.log_every == 0:
+                logger.info("step %d: %s", self.step, ", ".join(f"{k} {v:.5g}" for k, v in rec.items() if k != "step"))
+            if self.config.checkpoint_every and self.step % self.config.checkpoint_every == 0:
+                self.save_checkpoint(out / f"step_{self.step:07d}")
+        self.save_checkpoint(out / "final")
+        logger.info("distilled %d steps in %.1f s; checkpoint in %s", steps, time.perf_counter() - t0, out / "final")
+        return self.history
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Coefficient MSE and mean offset error (same units as the offsets) over all samples, eval mode."""
+        self.regressor.eval()
+        preds = torch.cat([self.regressor(self.data.images[s:s + 8].to(self.device))
+                           for s in range(0, len(self.data), 8)])
+        tgt = self.data.targets.to(self.device)
+        err = (self.offsets(preds) - self.offsets(tgt)).norm(dim=-1)
+        deform = self.mean.abs().sum(-1) > 0
+        return {"coeff_mse": float(F.mse_loss(preds, tgt)),
+                "offset_error": float(err[:, deform].mean()) if bool(deform.any()) else float(err.mean())}
+
+    # ------------------------------------------------------------------ files
+    def save_checkpoint(self, folder: str | os.PathLike) -> Path:
+        """``regressor.safetensors`` + ``basis.safetensors`` + ``distill.json`` (config, step, history tail)."""
+        from rome_smplx.io.checkpoints import save_safetensors, write_json_atomic
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        save_safetensors(self.regressor.state_dict(), folder / CHECKPOINT_WEIGHTS, {"format": CHECKPOINT_FORMAT})
+        save_safetensors({"basis": self.basis, "mean_deform": self.mean}, folder / CHECKPOINT_BASIS,
+                         {"format": CHECKPOINT_FORMAT})
+        meta = {"format": CHECKPOINT_FORMAT, "num_coefficients": int(self.basis.shape[1]), "step": self.step,
+                "config": self.config.to_dict(), "history": self.history[-100:]}
+        write_json_atomic(meta, folder / CHECKPOINT_META)
+        return folder
+
+    def export_linear_hair(self, path: str | os.PathLike) -> dict[str, Path]:
+        """Write the release's files: ``path`` (``linear_hair.pth``: ``torch.save`` of a plain
+        torchvision-keyed ResNet-50 state dict), and beside it ``u_full.pt`` (3N, K) and
+        ``mean_deform.pt`` (N, 3) (``torch.save`` of float32 tensors)."""
+        return export_linear_hair(self.regressor, self.basis, self.mean, path)
+
+
+def export_linear_hair(regressor: LinearHairRegressor, basis: Tensor, mean: Tensor, path: str | os.PathLike) -> dict[str, Path]:
+    """See :meth:`LinearDistiller.export_linear_hair`. Returns the three paths."""
+    from rome_smplx.io.atomic import atomic_path
+
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu").clone().contiguous() for k, v in regressor.state_dict().items()}
+    files = {"linear_hair": p, "u_full": p.parent / "u_full.pt", "mean_deform": p.parent / "mean_deform.pt"}
+    for key, obj in (("linear_hair", state), ("u_full", basis.detach().to("cpu", torch.float32).contiguous().clone()),
+                     ("mean_deform", mean.detach().to("cpu", torch.float32).contiguous().clone())):
+        with atomic_path(files[key]) as tmp:
+            torch.save(obj, tmp)
+    return files
+
+
+def load_checkpoint(folder: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[LinearHairRegressor, Tensor, Tensor, dict]:
+    """Read a checkpoint of :meth:`LinearDistiller.save_checkpoint`: (regressor in eval mode, basis, mean, meta)."""
+    from rome_smplx.io.checkpoints import load_safetensors
+    from rome_smplx.models.rome.checkpoint import fill_module
+
+    folder = Path(folder)
+    meta_path = folder / CHECKPOINT_META
+    if not meta_path.is_file():
+        raise CheckpointError(f"{folder}: not a linear-distillation checkpoint (no {CHECKPOINT_META})")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{meta_path}: not valid JSON: {e}") from None
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{meta_path}: format {meta.get('format')!r}, expected {CHECKPOINT_FORMAT!r}")
+    weights, _ = load_safetensors(folder / CHECKPOINT_WEIGHTS)
+    tensors, _ = load_safetensors(folder / CHECKPOINT_BASIS)
+    for key in ("basis", "mean_deform"):
+        if key not in tensors:
+            raise CheckpointError(f"{folder / CHECKPOINT_BASIS}: missing tensor {key!r}")
+    regressor = LinearHairRegressor(int(meta["num_coefficients"]))
+    fill_module(regressor, weights, folder / CHECKPOINT_WEIGHTS)
+    return regressor.to(device).eval(), tensors["basis"], tensors["mean_deform"], meta
+
+
+def run_from_yaml(
+    path: str | os.PathLike, *, assets_dir: str | os.PathLike | None = None,
+    out: str | os.PathLike | None = None, steps: int | None = None,
+) -> dict[str, Any]:
+    """``rome-smplx train linear``: train from a YAML config (``assets_dir``, ``out`` and ``steps``
+    override it), export the release files into ``<out>/export/``; returns a summary (steps,
+    first/last coefficient MSE, evaluation, files)."""
+    config = LinearDistillConfig.from_yaml(path)
+    changes = {k: v for k, v in (("assets", None if assets_dir is None else str(assets_dir)),
+                                 ("out", None if out is None else str(out)), ("steps", steps)) if v is not None}
+    if changes:
+        config = dataclasses.replace(config, **changes)
+    torch.manual_seed(config.seed)
+    distiller = LinearDistiller.from_config(config)
+    history = distiller.train()
+    files = distiller.export_linear_hair(Path(config.out) / "export" / "linear_hair.pth")
+    n = max(1, min(5, len(history) // 2))
+    return {
+        "steps": distiller.step,
+        "coeff_mse_first": float(np.mean([h["coeffs"] for h in history[:n]])) if history else math.nan,
+        "coeff_mse_last": float(np.mean([h["coeffs"] for h in history[-n:]])) if history else math.nan,
+        "evaluation": distiller.evaluate(),
+        "files": {k: str(v) for k, v in files.items()},
+        "checkpoint": str(Path(config.out) / "final"),
+    }
