@@ -336,6 +336,8 @@ class LinearDistillConfig:
         chamfer_points: matte pixels sampled per image (0: as many as the mesh has vertices).
         checkpoint_every: steps between checkpoints (0: only at the end); log_every: steps between
             log lines.
+        recalibrate_bn: after training, recompute the BatchNorm running statistics as exact averages
+            over the training images (see :meth:`LinearDistiller.recalibrate_batchnorm`).
         device: torch device string.
     """
 
@@ -361,6 +363,7 @@ class LinearDistillConfig:
     chamfer_points: int = 0
     checkpoint_every: int = 0
     log_every: int = 10
+    recalibrate_bn: bool = True
     device: str = "cpu"
 
     def __post_init__(self) -> None:
@@ -602,9 +605,30 @@ class LinearDistiller:
                 logger.info("step %d: %s", self.step, ", ".join(f"{k} {v:.5g}" for k, v in rec.items() if k != "step"))
             if self.config.checkpoint_every and self.step % self.config.checkpoint_every == 0:
                 self.save_checkpoint(out / f"step_{self.step:07d}")
+        if self.config.recalibrate_bn:
+            self.recalibrate_batchnorm()
         self.save_checkpoint(out / "final")
         logger.info("distilled %d steps in %.1f s; checkpoint in %s", steps, time.perf_counter() - t0, out / "final")
         return self.history
+
+    @torch.no_grad()
+    def recalibrate_batchnorm(self, batch_size: int | None = None) -> None:
+        """Replace the BatchNorm running statistics (an exponential average that lags behind the
+        weights in short runs) by their average over all training images, in batches of
+        ``batch_size`` (default ``config.batch_size``), so the eval-mode regressor (the exported one)
+        matches the trained one."""
+        bns = [m for m in self.regressor.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        saved = [m.momentum for m in bns]
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average
+        self.regressor.train()
+        b = batch_size or self.config.batch_size
+        for s in range(0, len(self.data), b):
+            self.regressor(self.data.images[s:s + b].to(self.device))
+        for m, mom in zip(bns, saved):
+            m.momentum = mom
+        self.regressor.eval()
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
