@@ -19,7 +19,6 @@ Nothing here prints: progress goes to tqdm bars, everything else to :mod:`loggin
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
@@ -122,20 +121,6 @@ def check_mesh_path(path: PathLike) -> Path:
     if p.exists() and p.is_dir():
         raise InputError(f"{p}: expected a mesh file path, found a directory")
     return p
-
-
-@contextlib.contextmanager
-def _threads(n: int | None) -> Iterator[None]:
-    """Temporarily set torch's intra-op thread count (``None``: unchanged)."""
-    if n is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, min(int(n), before)))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _check_landmarks(lm: Any, where: str) -> Tensor:
@@ -243,11 +228,10 @@ def reconstruct_photo(
         )
         fit = None
         if flame is None:
-            with _threads(fit_threads):
-                fit = fit_flame_to_landmarks(
-                    head.flame, aligned.landmarks.to(head.faces.device), (ALIGN_SIZE, ALIGN_SIZE),
-                    settings=fit_settings, progress=True,
-                )
+            fit = fit_flame_to_landmarks(
+                head.flame, aligned.landmarks.to(head.faces.device), (ALIGN_SIZE, ALIGN_SIZE),
+                settings=fit_settings, progress=True, threads=fit_threads,
+            )
             flame = fit.flame
             logger.info("%s: FLAME fitted to the landmarks, mean error %.2f px at %d px", name, float(fit.error_px[0]), ALIGN_SIZE)
         else:
