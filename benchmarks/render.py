@@ -195,7 +195,7 @@ def _opengl_comparison(v: torch.Tensor, faces: torch.Tensor, reps: int) -> dict:
         pose[2, 3] = 10.0
         scene.add(pyrender.OrthographicCamera(xmag=1 / 0.85, ymag=1 / 0.85, znear=1.0, zfar=20.0), pose=pose)
         scene.add(pyrender.DirectionalLight(color=np.ones(3), intensity=3.0), pose=pose)
-    except Exception as exc:  # noqa: BLE001  (no EGL, driver problems: report instead of failing the run)
+    except Exception as exc:
         return {
             "raster_hard_fwd_ratio_torch_over_opengl": None,
             "opengl_error": f"{type(exc).__name__}: {exc}",
@@ -204,7 +204,7 @@ def _opengl_comparison(v: torch.Tensor, faces: torch.Tensor, reps: int) -> dict:
     for size in SIZES:
         try:
             renderer = pyrender.OffscreenRenderer(size, size)
-        except Exception as exc:  # noqa: BLE001  (same as above)
+        except Exception as exc:
             return {
                 "raster_hard_fwd_ratio_torch_over_opengl": None,
                 "opengl_error": f"{type(exc).__name__}: {exc}",

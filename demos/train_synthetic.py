@@ -27,9 +27,10 @@ def _render(trainer, batch) -> torch.Tensor:
 
 
 def run(out: Path, steps: int = 40, size: int = 96, assets_dir: Path | None = None, seed: int = 0) -> dict:
+    from rome_smplx.trainers import RomeTrainConfig, RomeTrainer, SyntheticPeopleDataset
+
     from rome_smplx.assets.synthetic import default_dir
     from rome_smplx.io.images import save_image
-    from rome_smplx.trainers import RomeTrainConfig, RomeTrainer, SyntheticPeopleDataset
 
     assets_dir = Path(assets_dir) if assets_dir is not None else default_dir()
     out = Path(out)

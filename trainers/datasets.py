@@ -130,6 +130,7 @@ def _resize(t: Tensor, size: int, mode: str) -> Tensor:
 def _codes(path: Path) -> dict[str, Tensor]:
     """A DECA code dict file -> flat tensors ``shape, exp, pose, cam`` (validated)."""
     from rome_smplx.bridges import deca
+
     from rome_smplx.geometry.rotations import matrix_to_axis_angle
 
     params = deca.load(path)
@@ -140,7 +141,7 @@ def _codes(path: Path) -> dict[str, Tensor]:
     if params.shape.shape[1] > 100 or params.expression.shape[1] > 50:
         raise InputError(f"{path}: expected DECA's 100 shape / 50 expression coefficients, found "
                          f"{params.shape.shape[1]} / {params.expression.shape[1]}")
-    pad = lambda t, n: torch.cat([t, t.new_zeros(1, n - t.shape[1])], 1)[0]  # noqa: E731
+    pad = lambda t, n: torch.cat([t, t.new_zeros(1, n - t.shape[1])], 1)[0]
     pose = torch.cat([matrix_to_axis_angle(params.global_rot), matrix_to_axis_angle(params.jaw_rot)], dim=-1)[0]
     return {"shape": pad(params.shape, 100), "exp": pad(params.expression, 50), "pose": pose, "cam": params.cam[0]}
 

@@ -31,9 +31,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 import torch
-from torch import Tensor, nn
-
-from rome_smplx.errors import CheckpointError, InputError
 from rome_smplx.trainers import losses as L
 from rome_smplx.trainers.config import RomeTrainConfig
 from rome_smplx.trainers.datasets import (
@@ -42,6 +39,9 @@ from rome_smplx.trainers.datasets import (
     flame_params_from_batch,
     landmarks_from_vertices,
 )
+from torch import Tensor, nn
+
+from rome_smplx.errors import CheckpointError, InputError
 
 logger = logging.getLogger(__name__)
 

@@ -43,7 +43,7 @@ def _open(path: PathLike, what: str):
         raise InputError(f"{p}: the image file is truncated or corrupt ({e})") from None
     try:
         img = ImageOps.exif_transpose(img)
-    except Exception as e:  # noqa: BLE001 - broken EXIF data: keep the pixels as stored
+    except Exception as e:
         logger.debug("%s: ignoring unreadable EXIF orientation (%s)", p, e)
     return img
 

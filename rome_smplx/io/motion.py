@@ -153,7 +153,7 @@ def _raw(z: Any, key: str, where: str) -> Any:
         return z[key]
     except ValueError as e:  # an object array in an npz opened without pickle
         raise InputError(f"{where}: key '{key}': cannot read without unpickling ({e})") from None
-    except Exception as e:  # noqa: BLE001 - a damaged member of the zip archive
+    except Exception as e:
         raise InputError(f"{where}: key '{key}': unreadable ({type(e).__name__}: {e})") from None
 
 
@@ -208,7 +208,7 @@ def _open_npz(path: Path):
         raise InputError(f"{path}: expected a motion .npz file, found a directory")
     try:
         return np.load(path, allow_pickle=False)
-    except Exception as e:  # noqa: BLE001 - corrupt zip, truncated file, not an npz
+    except Exception as e:
         raise InputError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from rome_smplx.bridges import deca
 from torch import nn
 
 import rome_smplx as rs
-from rome_smplx.bridges import deca
 from rome_smplx.errors import InputError
 from rome_smplx.geometry.rotations import axis_angle_to_matrix
 from rome_smplx.io.images import load_image, load_mask

@@ -9,10 +9,10 @@ import pytest
 import torch
 import trimesh
 from click.testing import CliRunner
+from rome_smplx.bridges import deca, pixie
 
 import rome_smplx as rs
 from rome_smplx.avatar.merge import PART_HAIR, merge
-from rome_smplx.bridges import deca, pixie
 from rome_smplx.cli import main
 from rome_smplx.io.images import load_image, load_mask
 

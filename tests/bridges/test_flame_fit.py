@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from rome_smplx.bridges.flame_fit import fit_flame_to_landmarks, landmark_flame, project_landmarks
 
 import rome_smplx as rs
-from rome_smplx.bridges.flame_fit import fit_flame_to_landmarks, landmark_flame, project_landmarks
 from rome_smplx.errors import InputError
 from rome_smplx.geometry.rotations import axis_angle_to_matrix
 from rome_smplx.models.flame import FlameModel
@@ -21,7 +21,7 @@ def flame_model(synthetic_dir):
 
 def _truth(folder) -> FlameParams:
     t = np.load(folder / "truth.npz")
-    f = lambda k: torch.from_numpy(np.asarray(t[k], dtype=np.float32))[None]  # noqa: E731
+    f = lambda k: torch.from_numpy(np.asarray(t[k], dtype=np.float32))[None]
     return FlameParams(
         shape=f("flame_shape"), expression=f("flame_expression"), global_rot=f("flame_global_rot"),
         jaw_rot=f("flame_jaw_rot"), cam=f("deca_cam"),

@@ -8,8 +8,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-
-from rome_smplx.errors import AssetError, InputError
 from rome_smplx.trainers.datasets import (
     FramePairsDataset,
     SyntheticPeopleDataset,
@@ -17,6 +15,8 @@ from rome_smplx.trainers.datasets import (
     flame_params_from_batch,
     parsing_to_masks,
 )
+
+from rome_smplx.errors import AssetError, InputError
 
 SIZE = 32
 

@@ -6,12 +6,12 @@ import math
 
 import pytest
 import torch
+from rome_smplx.trainers import losses as L
 from torch import nn
 
 from rome_smplx.errors import InputError
 from rome_smplx.geometry.mesh import uniform_laplacian
 from rome_smplx.models.vgg import VGGFeatures
-from rome_smplx.trainers import losses as L
 
 
 def _grid_faces(n: int) -> torch.Tensor:

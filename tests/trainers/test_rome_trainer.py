@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 from click.testing import CliRunner
+from rome_smplx.trainers import RomeTrainConfig, RomeTrainer, SyntheticPeopleDataset
+from rome_smplx.trainers.config import DEFAULT_LOSS_WEIGHTS
 
 from rome_smplx.cli import main
 from rome_smplx.errors import CheckpointError, InputError
-from rome_smplx.trainers import RomeTrainConfig, RomeTrainer, SyntheticPeopleDataset
-from rome_smplx.trainers.config import DEFAULT_LOSS_WEIGHTS
 
 SIZE = 64
 

@@ -535,7 +535,7 @@ def build_body(head, seed: int = 0) -> SyntheticBody:
         W[:N, jidx[bj]] = hw[:, fj]
     Jl = _left_skeleton()
     head_joints = np.asarray(head.joints, dtype=np.float64) + HEAD_OFFSET
-    for name, (t, o) in tube_of.items():
+    for name, (t, _o) in tube_of.items():
         idx = parts[name]
         s = s_all[idx]
         if name == "torso":

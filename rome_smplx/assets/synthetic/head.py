@@ -286,7 +286,7 @@ def _eyeball(center: np.ndarray, rings: int, cols: int) -> tuple[np.ndarray, np.
     unit = np.concatenate([[[0.0, 0.0, 1.0]], ring, [[0.0, 0.0, -1.0]]])
     verts = center[None] + _EYE_RADIUS * unit
     back = 1 + rings * cols
-    gi = lambda k, l: 1 + k * cols + (l % cols)  # noqa: E731
+    gi = lambda k, l: 1 + k * cols + (l % cols)
     faces = [[0, gi(0, l), gi(0, l + 1)] for l in range(cols)]
     for k in range(rings - 1):
         for l in range(cols):
@@ -433,7 +433,7 @@ def build_head(num_vertices: int = FLAME_NUM_VERTICES, seed: int = 0) -> Synthet
     is_eye = np.zeros(num_vertices, dtype=bool)
     is_eye[np.concatenate(eye_ranges)] = True
     skin = ~is_eye
-    X, Y, Z = base_all[:, 0], base_all[:, 1], base_all[:, 2]
+    X, Z = base_all[:, 0], base_all[:, 2]
     azim = np.arctan2(X, Z)
 
     ctx = dict(
@@ -786,7 +786,7 @@ def _uvs(faces: np.ndarray, mouth_faces: np.ndarray, ctx: dict, eye_polar: list)
     # eyeball back poles: one copy per column
     ncols = lay.eye_cols
     start = ctx["n_skin_faces"]
-    for e, (rng_, ep) in enumerate(zip(ctx["eye_ranges"], eye_polar)):
+    for e, (rng_, _ep) in enumerate(zip(ctx["eye_ranges"], eye_polar)):
         nf_eye = 2 * ncols + 2 * ncols * (lay.eye_rings - 1)
         back_faces = np.arange(start + nf_eye - ncols, start + nf_eye)
         back = int(rng_[-1])

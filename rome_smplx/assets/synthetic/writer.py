@@ -74,8 +74,8 @@ def write_synthetic_assets(directory, seed: int = 0, head_vertices: int | None =
     from rome_smplx.assets.synthetic.head import FLAME_NUM_VERTICES, build_head, write_flame_files
     from rome_smplx.assets.synthetic.people import make_person, write_person
     from rome_smplx.assets.synthetic.rome_data import build_rome_data, write_rome_files
-    from rome_smplx.io.meshes import write_obj
     from rome_smplx.io.atomic import atomic_dir, write_bytes_atomic
+    from rome_smplx.io.meshes import write_obj
 
     if head_vertices is None:
         head_vertices = FLAME_NUM_VERTICES

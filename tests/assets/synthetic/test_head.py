@@ -167,7 +167,7 @@ def test_blendshapes_meaningful_and_smooth(head):
     sd = head.shapedirs
     v = head.v_template
     skin = np.setdiff1d(np.arange(len(v)), np.concatenate([head.regions["left_eyeball"], head.regions["right_eyeball"]]))
-    width = lambda vv: np.ptp(vv[skin, 0])  # noqa: E731
+    width = lambda vv: np.ptp(vv[skin, 0])
     assert width(v + sd[..., 0]) > width(v) + 0.01  # shape 0: head width
     assert np.ptp((v + sd[..., 1])[:, 1]) > np.ptp(v[:, 1])  # shape 1: head height
     mags = np.linalg.norm(sd, axis=1).max(axis=0)
