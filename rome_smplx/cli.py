@@ -96,7 +96,7 @@ def assets_synth(directory: Path, seed: int, head_vertices: int | None, people: 
               help="Output folder (replaced as a whole when the run succeeds).")
 @click.option("--assets", "assets_dir", type=click.Path(path_type=Path), default=None,
               help="Asset folder (default: $ROME_SMPLX_ASSETS, else the synthetic stand-ins).")
-@click.option("--person", default=0, show_default=True, help="Synthetic person index (people/person_XXX).")
+@click.option("--person", default=0, show_default=True, help="Synthetic person index (people/person_NNN).")
 @click.option("--variant", type=click.Choice(["linear", "full"]), default="linear", show_default=True,
               help="Hair/neck offsets from the distilled linear model or the full ROME model.")
 @click.option("--frames", default=4, show_default=True, help="Animation frames.")

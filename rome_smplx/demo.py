@@ -55,12 +55,12 @@ def run_full_body_demo(
 
     Outputs: ``head_source.png``, ``head_render_{i}.png`` (neural renders at three targets),
     ``avatar.glb`` / ``avatar.obj`` (merged rest pose), ``preview_front.png``, ``preview_side.png``,
-    ``animation.png`` and ``motion/frame_XXX.ply`` (a short wave), ``summary.json``.
+    ``animation.png`` and ``motion/frame_NNN.ply`` (a short wave), ``summary.json``.
 
     Args:
         out: output folder (replaced as a whole when the run succeeds).
         assets_dir: asset folder; default ``Assets.discover()`` (``$ROME_SMPLX_ASSETS`` or synthetic).
-        person: index of the synthetic person (``people/person_XXX``) to use.
+        person: index of the synthetic person (``people/person_NNN``) to use.
         variant: ``"linear"`` (default, the distilled model) or ``"full"``.
         frames: number of animation frames.
         image_size: neural render resolution.

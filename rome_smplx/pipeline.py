@@ -365,7 +365,7 @@ def write_animation(
 ) -> Path:
     """Pose ``avatar`` with every frame of ``motion`` and write the folder ``out_dir`` atomically.
 
-    Contents: ``frame_XXXX.<fmt>`` per frame (``fmt`` ``"ply"``, ``"glb"`` or ``"obj"``),
+    Contents: ``frame_NNNN.<fmt>`` per frame (``fmt`` ``"ply"``, ``"glb"`` or ``"obj"``),
     ``preview.gif`` (shaded, at most ``max_preview_frames`` evenly spaced frames, one camera
     framing them all), ``preview_strip.png`` (``strip_frames`` of them side by side),
     ``motion.npz`` (the frames used, :func:`~rome_smplx.io.motion.save_motion`) and

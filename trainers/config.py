@@ -43,7 +43,7 @@ class RomeTrainConfig:
             their default; ``0`` turns a loss off).
         steps: optimisation steps of :meth:`RomeTrainer.fit`; checkpoint_every: steps between
             checkpoints (0: only at the end); seed; device (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...).
-        output_dir: where checkpoints go (``step_XXXXXXX/`` folders).
+        output_dir: where checkpoints go (``step_NNNNNNN/`` folders).
         vgg_weights, gaze_weights, face_id_weights: optional weight files (torchvision VGG19, a VGG16
             gaze network, a ResNet-50 face-id network). Without VGG19 weights the perceptual loss runs
             on a random VGG (warning); without gaze / face-id weights those losses are off (warning).

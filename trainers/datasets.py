@@ -157,13 +157,13 @@ def flame_params_from_batch(batch: dict[str, Tensor], prefix: str):
 class SyntheticPeopleDataset(torch.utils.data.Dataset):
     """Self-reconstruction pairs from the synthetic people of a synthetic asset folder.
 
-    Each person in ``assets_dir/people/person_XXX/`` has one portrait, so there is no second view:
+    Each person in ``assets_dir/people/person_NNN/`` has one portrait, so there is no second view:
     **source and target are the same image with the same FLAME parameters** (a self-reconstruction
     pair). That trains texture, geometry and rendering to reproduce the source but not to generalise
     across poses; use :class:`FramePairsDataset` with video frames for real training.
 
     Per person: ``photo.png``/``mask.png`` resized to ``image_size``; the DECA code dict
-    ``person_XXX_deca.pkl``; from ``truth.npz`` the true mesh gives the landmarks (projected
+    ``person_NNN_deca.pkl``; from ``truth.npz`` the true mesh gives the landmarks (projected
     68 points) and the parsing targets: the neck mask is the matte, the hair mask is the coverage
     of the true mesh without the faces touching neck/shoulder vertices (face + ears + hair).
 
@@ -181,7 +181,7 @@ class SyntheticPeopleDataset(torch.utils.data.Dataset):
             raise AssetError("no 'people' folder (expected synthetic people: rome-smplx assets synth DIR)", path=self.root)
         self.folders = sorted(p for p in people.iterdir() if p.is_dir() and re.fullmatch(r"person_\d{3}", p.name))
         if not self.folders:
-            raise AssetError("no person_XXX folders", path=people)
+            raise AssetError("no person_NNN folders", path=people)
         self.image_size = int(image_size)
         if self.image_size < 8:
             raise InputError(f"image_size: expected >= 8, found {image_size}")

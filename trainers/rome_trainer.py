@@ -376,7 +376,7 @@ class RomeTrainer:
 
     def save_checkpoint(self, path: Optional[str | os.PathLike] = None) -> Optional[Path]:
         """Write ``networks.safetensors`` (+ ``.json``), ``optimizers.pt``, ``config.json`` and
-        ``state.json`` into a folder (default ``output_dir/step_XXXXXXX``), atomically. Rank 0 only."""
+        ``state.json`` into a folder (default ``output_dir/step_NNNNNNN``), atomically. Rank 0 only."""
         from rome_smplx.io.atomic import atomic_dir, atomic_path
         from rome_smplx.io.checkpoints import write_json_atomic
         from rome_smplx.models.rome import save

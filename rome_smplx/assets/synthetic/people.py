@@ -11,8 +11,8 @@ joint by the global rotation and projected with DECA's orthographic camera ``[s,
 (:func:`rome_smplx.render.cameras.rome_project`), rasterised with the SDK's pure-PyTorch
 rasteriser and shaded with per-vertex colours (skin, hair, lips, eyes) and a Lambertian light.
 
-Files in ``DIR/people/person_XXX/``: ``photo.png``/``mask.png`` (512), ``photo_256.png``/
-``mask_256.png``, ``person_XXX_param.pkl`` (PIXIE, y-down), ``person_XXX_deca.pkl`` (DECA code dict)
+Files in ``DIR/people/person_NNN/``: ``photo.png``/``mask.png`` (512), ``photo_256.png``/
+``mask_256.png``, ``person_NNN_param.pkl`` (PIXIE, y-down), ``person_NNN_deca.pkl`` (DECA code dict)
 and ``truth.npz`` (see :func:`write_person`).
 """
 

@@ -8,7 +8,7 @@ DIR/
                      landmark_embedding.npy
   correspondences/   SMPL-X__FLAME_vertex_ids.npy
   rome/              hair/neck lists, faces, UVs, u_full.pt, mean_deform.pt
-  people/person_XXX/ photo.png, mask.png, *_256.png, person_XXX_param.pkl, person_XXX_deca.pkl, truth.npz
+  people/person_NNN/ photo.png, mask.png, *_256.png, person_NNN_param.pkl, person_NNN_deca.pkl, truth.npz
 ```
 
 The folder appears atomically (it is built beside the target and renamed). The same arguments give
