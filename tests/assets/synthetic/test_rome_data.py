@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import pickle
 
 import numpy as np
 import pytest
 import torch
 
+from rome_smplx.assets import load_pickle
 from rome_smplx.assets.synthetic import _mesh as M
 from rome_smplx.assets.synthetic.head import FLAME_NUM_VERTICES, build_head
 from rome_smplx.assets.synthetic.rome_data import build_rome_data, write_rome_files
@@ -112,14 +112,12 @@ def test_files(pair, tmp_path):
     with open(tmp_path / "hair_list.pkl", "rb") as fh:
         raw = fh.read()
     assert raw[:2] == b"\x80\x04"
-    hair = pickle.loads(raw)
+    hair = load_pickle(tmp_path / "hair_list.pkl")
     assert isinstance(hair, list) and all(type(i) is int for i in hair) and hair == d.hair_list.tolist()
-    with open(tmp_path / "neck_list.pkl", "rb") as fh:
-        neck = pickle.load(fh)
+    neck = load_pickle(tmp_path / "neck_list.pkl")
     assert all(isinstance(i, np.int64) for i in neck) and [int(i) for i in neck] == d.neck_list.tolist()
     for name, arr in (("hair_edge_list", d.hair_edge_list), ("neck_edge_list", d.neck_edge_list)):
-        with open(tmp_path / f"{name}.pkl", "rb") as fh:
-            assert pickle.load(fh) == arr.tolist()
+        assert load_pickle(tmp_path / f"{name}.pkl") == arr.tolist()
     expect = {
         "hair_faces.pth": ((1, len(d.hair_faces), 3), torch.int64),
         "neck_faces.pth": ((1, len(d.neck_faces), 3), torch.int64),
@@ -134,8 +132,6 @@ def test_files(pair, tmp_path):
         assert tuple(t.shape) == shape and t.dtype == dtype, name
     assert torch.equal(torch.load(tmp_path / "u_full.pt", weights_only=True), torch.from_numpy(d.basis))
     # the SDK's restricted loader reads the list pickles (numpy scalars included)
-    from rome_smplx.assets.pickle_safe import load_pickle
-
     assert [int(i) for i in load_pickle(tmp_path / "neck_list.pkl")] == d.neck_list.tolist()
     assert not list(tmp_path.glob(".*"))
 
