@@ -82,12 +82,16 @@ def assets_where() -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same files).")
 @click.option("--head-vertices", type=int, default=None, help="Vertex count of the synthetic head [default: FLAME's].")
 @click.option("--people", type=int, default=2, show_default=True, help="Number of synthetic people to write.")
+@click.option("--generator-version", type=int, default=None,
+              help="Generator version to reproduce (e.g. 2 for folders made before version 3) [default: current].")
 @handle_errors
-def assets_synth(directory: Path, seed: int, head_vertices: int | None, people: int) -> None:
+def assets_synth(directory: Path, seed: int, head_vertices: int | None, people: int,
+                 generator_version: int | None) -> None:
     """Write procedural stand-ins of every licensed file, in the real layout and formats."""
     from rome_smplx.assets.synthetic import write_synthetic_assets
 
-    out = write_synthetic_assets(directory, seed=seed, head_vertices=head_vertices, people=people)
+    out = write_synthetic_assets(directory, seed=seed, head_vertices=head_vertices, people=people,
+                                 generator_version=generator_version)
     log.info("synthetic assets written to %s", out)
 
 

@@ -117,7 +117,7 @@ class RomeTrainer:
         uv_coords, uv_faces = self.assets.uv_layout()
         if uv_coords is None:
             uv_coords, uv_faces = data.vertex_uvs, data.faces
-        deform_mask = (data.mean_deform.abs().sum(-1) > 0).float()
+        deform_mask = data.deform_mask
         self.head = HeadAvatar(
             flame, networks, data.faces, uv_coords, uv_faces, data.vertex_uvs, deform_mask, data.basis,
             data.mean_deform, variant="full", image_size=config.image_size, backend=config.backend,

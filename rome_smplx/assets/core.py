@@ -84,6 +84,10 @@ class RomeData:
         vertex_uvs: ``(N, 2)`` float32 per-vertex UVs in ``[-1, 1]``.
         basis: ``(3N, K)`` float32 linear hair/neck basis (vertex-major, orthonormal columns).
         mean_deform: ``(N, 3)`` float32 mean offsets.
+
+    The vertices the hair/neck offsets may move are :attr:`deform_mask` (ROME's rule on the lists),
+    not the support of ``mean_deform``; the two agree on ROME's files and on the synthetic ones from
+    generator version 3 on.
     """
 
     hair_list: torch.Tensor
@@ -97,6 +101,32 @@ class RomeData:
     vertex_uvs: torch.Tensor
     basis: torch.Tensor
     mean_deform: torch.Tensor
+
+    @property
+    def num_vertices(self) -> int:
+        """Vertex count of the head these files describe (rows of ``vertex_uvs``)."""
+        return int(self.vertex_uvs.shape[0])
+
+    @property
+    def deformable(self) -> torch.Tensor:
+        """``(D,)`` int64 sorted ids of the deformable vertices: ``hair_list ∪ neck_list`` minus the
+        front-of-throat vertices ROME's release fixes, the latter only on a FLAME-sized head (see
+        :mod:`rome_smplx.assets.flame_topology`)."""
+        from rome_smplx.assets.flame_topology import deformable_vertices
+
+        ids = deformable_vertices(self.hair_list.cpu().numpy(), self.neck_list.cpu().numpy(), self.num_vertices)
+        return torch.from_numpy(ids).to(self.hair_list.device)
+
+    @property
+    def deform_mask(self) -> torch.Tensor:
+        """``(N,)`` float32: 1 on :attr:`deformable`, 0 elsewhere (ROME's ``deforms_mask``)."""
+        mask = torch.zeros(self.num_vertices, dtype=torch.float32, device=self.vertex_uvs.device)
+        mask[self.deformable.to(mask.device)] = 1.0
+        return mask
+
+    def mean_deform_support(self) -> torch.Tensor:
+        """``(N,)`` bool: vertices where ``mean_deform`` is non-zero (for checking against the rule)."""
+        return self.mean_deform.abs().sum(-1) > 0
 
 
 @dataclass
@@ -480,12 +510,21 @@ class Assets:
         if errors:
             raise AssetError(f"ROME data files are not usable ({len(errors)} problem(s)):\n  " + "\n  ".join(errors))
         t = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in vals.items()}
-        return RomeData(
+        data = RomeData(
             hair_list=t["hair_list"], neck_list=t["neck_list"], hair_edge_list=t["hair_edge_list"],
             neck_edge_list=t["neck_edge_list"], hair_faces=t["hair_faces"], neck_faces=t["neck_faces"],
             faces=t["faces"], uv_faces=t["uv_faces"], vertex_uvs=t["vertex_uvs"], basis=t["linear_basis"],
             mean_deform=t["mean_deform"],
         )
+        differ = int((data.mean_deform_support() != (data.deform_mask > 0)).sum())
+        if differ and not getattr(self, "_deform_warned", False):
+            self._deform_warned = True
+            log.warning(
+                "%s: mean_deform.pt is non-zero on a vertex set that differs from the deformable vertices "
+                "(hair_list + neck_list minus ROME's fixed throat vertices) on %d vertices; the offsets "
+                "follow the lists", self._root / "rome", differ,
+            )
+        return data
 
     def _head_template(self) -> _Loaded:
         def fn(p: Path):

@@ -184,7 +184,7 @@ class HeadAvatar(nn.Module):
         if uv_coords is None:
             # No separate UV layout: use the per-vertex UVs (seam faces stretch across the texture).
             uv_coords, uv_faces = data.vertex_uvs, data.faces
-        deform_mask = (data.mean_deform.abs().sum(-1) > 0).float()
+        deform_mask = data.deform_mask
         avatar = cls(
             flame, networks, data.faces, uv_coords, uv_faces, data.vertex_uvs, deform_mask, data.basis,
             data.mean_deform, variant=variant, regressor=regressor, image_size=image_size, backend=backend,

@@ -83,6 +83,21 @@ def test_reconstruct_and_render_three_targets(assets, person):
     assert float(rec.offsets.abs().max()) <= 1.0  # |tanh| * |unit normal component| <= 1
 
 
+def test_deform_mask_follows_the_lists(assets, synthetic_dir):
+    """HeadAvatar takes ROME's rule on the lists (RomeData.deform_mask), not the support of mean_deform."""
+    from rome_smplx.assets.flame_topology import FLAME_FIXED_NECK_VERTICES
+
+    fixed = torch.tensor(FLAME_FIXED_NECK_VERTICES)
+    for a, flame_sized in ((assets, False), (rs.Assets.from_dir(synthetic_dir), True)):
+        head = _head(a)
+        rd = a.rome_data()
+        assert torch.equal(head.deform_mask, rd.deform_mask)
+        lists = torch.unique(torch.cat([rd.hair_list, rd.neck_list]))
+        expect = lists[~torch.isin(lists, fixed)] if flame_sized else lists
+        assert len(expect) < len(lists) if flame_sized else True
+        assert torch.equal(torch.nonzero(head.deform_mask).flatten(), expect)
+
+
 def test_hard_mask_covers_the_mesh_silhouette(assets, person):
     head = _head(assets)
     head.networks.unet = PassThrough(head.profile.neural_texture_channels)

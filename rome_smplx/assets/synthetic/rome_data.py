@@ -9,9 +9,19 @@ types, tensor shapes and dtypes); their contents are computed from the procedura
 - ``u_full`` is a ``(3N, 60)`` basis with orthonormal columns: 50 smooth hair deformations (volume
   along the normals, length at the back, fringe, sides, ...) supported on ``hair_list`` and 10
   neck/shoulder deformations supported on the deformable part of ``neck_list``.
-- ``mean_deform`` is a plausible mean hair volume, non-zero exactly on the deformable vertices:
-  ``hair_list`` plus ``neck_list`` minus the front-of-throat vertices (``throat_list``), which, as in
-  ROME, never deform.
+- ``mean_deform`` is a plausible mean hair volume, non-zero exactly on the deformable vertices.
+
+Which vertices are deformable depends on the generator version:
+
+- version 3 (current): ROME's own rule, :func:`rome_smplx.assets.flame_topology.deformable_vertices`:
+  ``hair_list ∪ neck_list`` minus the FLAME throat ids the release fixes, and those only on a
+  FLAME-sized head. The loader derives the deform mask from the lists with the same rule, so the
+  support of ``mean_deform`` and of every basis column agrees with it, as on ROME's real files. On
+  this procedural head the FLAME ids land wherever its numbering puts them (a few scalp vertices
+  at FLAME's size); that is the point: real and synthetic folders obey one rule.
+- version 2: the front-of-throat vertices of this head (chosen geometrically, ``throat_list``) are
+  left out instead; the loader's rule then disagrees with the support of ``mean_deform`` (on 111
+  vertices at FLAME's size). Kept byte for byte so that files made with it can be regenerated.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rome_smplx.assets.flame_topology import deformable_vertices
 from rome_smplx.assets.synthetic._mesh import one_ring_closure, smoothstep, vertex_normals
 from rome_smplx.assets.synthetic.head import SyntheticHead
 from rome_smplx.errors import InputError
@@ -32,6 +43,8 @@ logger = logging.getLogger(__name__)
 
 NUM_HAIR_COMPONENTS = 50
 NUM_NECK_COMPONENTS = 10
+#: Generator versions :func:`build_rome_data` can reproduce.
+SUPPORTED_VERSIONS = (2, 3)
 
 
 @dataclass
@@ -47,7 +60,8 @@ class SyntheticRomeData:
         vertex_uvcoords: ``(N, 2)`` per-vertex UV as ``(2u - 1, -(2v - 1))``.
         basis: ``(3N, 60)`` float32, vertex-major, orthonormal columns (50 hair, 10 neck).
         mean_deform: ``(N, 3)`` float32 mean offsets, non-zero exactly on ``deformable``.
-        throat_list: neck vertices that never deform (front of the throat).
+        throat_list: list vertices that never deform: version 3, ROME's fixed FLAME ids that fall in
+            the lists (none unless the head is FLAME-sized); version 2, this head's front of the throat.
         deformable: sorted ``hair_list ∪ neck_list \\ throat_list``.
     """
 
@@ -102,16 +116,25 @@ def _smooth_random(p: np.ndarray, count: int, sigma: float, rng: np.random.Gener
     return bump[:, None, :] * dirs.T[None, :, :]
 
 
-def build_rome_data(head: SyntheticHead, seed: int = 0) -> SyntheticRomeData:
+def build_rome_data(head: SyntheticHead, seed: int = 0, generator_version: int | None = None) -> SyntheticRomeData:
     """Compute the ROME data for ``head``.
 
     Args:
         head: the procedural head (any vertex count).
         seed: seed of the random smooth basis components beyond the named ones.
+        generator_version: 3 (default: the current generator version) or 2 (see the module
+            docstring for how they differ).
 
     Returns:
-        A :class:`SyntheticRomeData`; a deterministic function of ``(head, seed)``.
+        A :class:`SyntheticRomeData`; a deterministic function of ``(head, seed, generator_version)``.
     """
+    if generator_version is None:
+        from rome_smplx.assets.synthetic.writer import GENERATOR_VERSION
+
+        generator_version = GENERATOR_VERSION
+    if isinstance(generator_version, bool) or generator_version not in SUPPORTED_VERSIONS:
+        raise InputError(
+            f"build_rome_data: generator_version must be one of {SUPPORTED_VERSIONS}, found {generator_version!r}")
     for key in ("scalp", "neck"):
         if key not in head.regions or len(head.regions[key]) == 0:
             raise InputError(f"build_rome_data: head.regions['{key}'] is missing or empty")
@@ -132,12 +155,20 @@ def build_rome_data(head: SyntheticHead, seed: int = 0) -> SyntheticRomeData:
     x, y, z = v[:, 0], v[:, 1], v[:, 2]
     azim = np.degrees(np.abs(np.arctan2(x, z)))
 
-    # the front of the throat never deforms (as in ROME): the upper front half of the neck
     ny = y[neck]
-    y_mid = 0.5 * (ny.min() + ny.max())
-    throat = neck[(azim[neck] < 45.0) & (y[neck] > y_mid)]
+    if generator_version >= 3:
+        # ROME's rule on the lists (FLAME's fixed throat ids, on a FLAME-sized head only)
+        deformable = deformable_vertices(hair, neck, n)
+        throat = np.setdiff1d(np.union1d(hair, neck), deformable)
+    else:
+        # version 2: this head's own front of the throat (the upper front half of the neck)
+        y_mid = 0.5 * (ny.min() + ny.max())
+        throat = neck[(azim[neck] < 45.0) & (y[neck] > y_mid)]
+        deformable = np.union1d(hair, np.setdiff1d(neck, throat))
     neck_def = np.setdiff1d(neck, throat)
-    deformable = np.union1d(hair, neck_def)
+    # rows of the hair arrays below that may move (all of them in version 2)
+    keep_h = np.isin(hair, deformable)
+    hair_def = hair[keep_h]
 
     # ---- hair fields on the scalp
     ph, nh = v[hair], normals[hair]
@@ -162,7 +193,7 @@ def build_rome_data(head: SyntheticHead, seed: int = 0) -> SyntheticRomeData:
     ]
     rng = np.random.default_rng(seed)
     rand_h = _smooth_random(ph, NUM_HAIR_COMPONENTS - len(named), 0.035, rng)
-    fields_h = np.concatenate([np.stack(named, axis=2), rand_h], axis=2)  # (H, 3, 50)
+    fields_h = np.concatenate([np.stack(named, axis=2), rand_h], axis=2)[keep_h]  # (H, 3, 50)
     q_h = _orthonormal(fields_h.reshape(-1, NUM_HAIR_COMPONENTS))
 
     # ---- neck/shoulder fields
@@ -181,14 +212,15 @@ def build_rome_data(head: SyntheticHead, seed: int = 0) -> SyntheticRomeData:
     q_n = _orthonormal(fields_n.reshape(-1, NUM_NECK_COMPONENTS))
 
     basis = np.zeros((n, 3, NUM_HAIR_COMPONENTS + NUM_NECK_COMPONENTS))
-    basis[hair, :, :NUM_HAIR_COMPONENTS] = q_h.reshape(len(hair), 3, -1)
+    basis[hair_def, :, :NUM_HAIR_COMPONENTS] = q_h.reshape(len(hair_def), 3, -1)
     basis[neck_def, :, NUM_HAIR_COMPONENTS:] = q_n.reshape(len(neck_def), 3, -1)
     basis = basis.reshape(3 * n, -1).astype(np.float32)
 
     # ---- mean offsets: hair volume (thicker on top, longer at the back), a thin neck layer
     mean = np.zeros((n, 3))
     vol = 0.003 + 0.014 * depth * (0.6 + 0.4 * top)
-    mean[hair] = nh * vol[:, None] + np.stack([0 * hx, -0.008 * back * low, -0.004 * back * low], 1)
+    mean_h = nh * vol[:, None] + np.stack([0 * hx, -0.008 * back * low, -0.004 * back * low], 1)
+    mean[hair_def] = mean_h[keep_h]
     mean[neck_def] = nn * (0.0015 + 0.0015 * (1 - low_n))[:, None]
 
     uv = head.uv

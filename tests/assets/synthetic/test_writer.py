@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -77,3 +80,54 @@ def test_default_dir_is_cached(tmp_path, monkeypatch):
     stamp = (d / "SYNTHETIC").stat().st_mtime_ns
     assert default_dir() == d
     assert (d / "SYNTHETIC").stat().st_mtime_ns == stamp  # not regenerated
+
+
+
+def _e2e_dir() -> Path:
+    """The end-to-end ROME fixture folder: ``$ROME_SMPLX_FIXTURES/rome_e2e``, else ``<repo>/../shared/fixtures/rome_e2e``."""
+    env = os.environ.get("ROME_SMPLX_FIXTURES")
+    base = Path(env) if env else Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures"
+    return base / "rome_e2e"
+
+
+def test_version_2_reproduces_the_e2e_fixture_assets(tmp_path):
+    """``assets synth --seed 0 --generator-version 2`` gives the bytes the ROME end-to-end fixture was made from."""
+    from rome_smplx.cli import main
+
+    listing = _e2e_dir() / "assets_sha256.txt"
+    assert listing.is_file(), f"end-to-end fixture not found: {listing}"
+    expect = dict(reversed(line.split()) for line in listing.read_text().splitlines() if line.strip())
+    assert len(expect) >= 14
+    res = CliRunner().invoke(main, ["assets", "synth", str(tmp_path / "v2"), "--seed", "0", "--generator-version", "2"])
+    assert res.exit_code == 0, res.output
+    got = {rel: hashlib.sha256((tmp_path / "v2" / rel).read_bytes()).hexdigest() for rel in expect}
+    assert got == expect
+    assert read_marker(tmp_path / "v2")["version"] == 2
+
+
+def test_version_3_rome_data_follow_the_rule(tmp_path):
+    """The current generator's mean offsets are non-zero exactly where the lists + ROME's rule allow."""
+    import torch
+
+    from rome_smplx.assets import Assets
+
+    assert GENERATOR_VERSION == 3
+    d = write_synthetic_assets(tmp_path / "v3", seed=0, people=0)
+    rd = Assets.from_dir(d).rome_data()
+    assert torch.equal(rd.mean_deform_support(), rd.deform_mask > 0)
+    basis = rd.basis.view(rd.num_vertices, 3, -1).abs().sum(1) > 0
+    assert torch.equal(basis.any(1), rd.deform_mask > 0)
+    # the lists themselves are those of version 2
+    v2 = write_synthetic_assets(tmp_path / "v2", seed=0, people=0, generator_version=2)
+    for name in ("hair_list.pkl", "neck_list.pkl", "faces_v2.pth", "vertex_uvcoords.pth"):
+        assert (d / "rome" / name).read_bytes() == (v2 / "rome" / name).read_bytes(), name
+    assert (d / "rome" / "mean_deform.pt").read_bytes() != (v2 / "rome" / "mean_deform.pt").read_bytes()
+
+
+@pytest.mark.parametrize("version", ["1", "4", "x"])
+def test_cli_rejects_unknown_generator_version(tmp_path, version):
+    from rome_smplx.cli import main
+
+    res = CliRunner().invoke(main, ["assets", "synth", str(tmp_path / "x"), "--generator-version", version])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert not (tmp_path / "x").exists()
