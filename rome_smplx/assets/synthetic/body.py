@@ -53,6 +53,11 @@ FLOOR_Y = -0.93
 #: ``SMPLX_NUM_VERTICES - MIN_BODY_VERTICES`` vertices).
 MIN_BODY_VERTICES = 2400
 
+#: Side of the head's square chart in the body's UV atlas (the head's own [0, 1] layout, scaled).
+HEAD_UV_SIDE = 0.5
+#: Empty UV margin around every chart of the atlas (8 texels of a 1024 texture), room for dilation.
+UV_GUTTER = 8.0 / 1024.0
+
 _FLAME_TO_BODY_JOINT = ("neck", "head", "jaw", "left_eye_smplhf", "right_eye_smplhf")
 _FINGERS = ("index", "middle", "pinky", "ring", "thumb")
 
@@ -153,6 +158,8 @@ class _Tube:
     start_pole: int = 0
     end_pole: int = 0
     last_ring: np.ndarray = field(default=None, repr=False)  # indices of the ring before the end cap
+    uv: np.ndarray = field(default=None, repr=False)  # (U, 2) chart coordinates in metres (u around, v along)
+    uv_faces: np.ndarray = field(default=None, repr=False)  # (F, 3) indices into ``uv``, one row per face
 
     def _axis(self, s: np.ndarray):
         seg = np.linalg.norm(np.diff(self.nodes, axis=0), axis=1)
@@ -192,7 +199,13 @@ class _Tube:
         rings, segs, cap = self.counts(h)
         return (rings + 2 * (cap - 1)) * segs + 2
 
-    def build(self, h: float) -> None:
+    def build(self, h: float, consistent_caps: bool = False) -> None:
+        """Build the mesh at edge length ``h``.
+
+        ``consistent_caps`` winds the two end caps like the rest of the tube. Without it (generator
+        version 2) the cap triangles are wound the other way round, which reverses their normals and
+        leaves two half-edges per cap edge running the same way.
+        """
         rings, segs, cap = self.counts(h)
         L = np.linalg.norm(np.diff(self.nodes, axis=0), axis=1).sum()
         s_in = np.linspace(0.0, L, rings)
@@ -228,10 +241,37 @@ class _Tube:
         top = len(verts) - 1
         fan0 = np.stack([np.zeros(segs, int), nxt[0], idx[0]], -1)
         fan1 = np.stack([np.full(segs, top), idx[-1], nxt[-1]], -1)
+        if consistent_caps:
+            fan0, fan1 = fan0[:, [0, 2, 1]], fan1[:, [0, 2, 1]]
         faces = np.concatenate([fan0, quads_a, quads_b, fan1]).astype(np.int64)
+        # UV chart: the (around, along) cylinder coordinates unrolled; the column at phi = 2 pi repeats
+        # phi = 0 (the seam), and each pole has one copy per column so the caps unroll without overlap.
+        ring_len = np.linalg.norm(np.roll(ring_pts, -1, axis=1) - ring_pts, axis=2).sum(1)
+        circ = float(ring_len[cap - 1:cap - 1 + rings].mean()) if cap > 1 else float(ring_len.mean())
+        along = svals + r0  # distance along the axis from the start pole
+        end = L + r1 + r0
+        grid_uv = np.stack(np.broadcast_arrays(circ * np.arange(segs + 1)[None] / segs, along[:, None]), -1)
+        mid = circ * (np.arange(segs) + 0.5) / segs
+        uv = np.concatenate([grid_uv.reshape(-1, 2), np.stack([mid, np.zeros(segs)], 1),
+                             np.stack([mid, np.full(segs, end)], 1)])
+        g = np.arange(nr * (segs + 1)).reshape(nr, segs + 1)
+        pole0 = nr * (segs + 1) + np.arange(segs)
+        pole1 = pole0 + segs
+        uf0 = np.stack([pole0, g[0, 1:], g[0, :-1]], -1)
+        ua = np.stack([g[:-1, :-1], g[1:, :-1], g[1:, 1:]], -1).reshape(-1, 3)
+        ub = np.stack([g[:-1, :-1], g[1:, 1:], g[:-1, 1:]], -1).reshape(-1, 3)
+        uf1 = np.stack([pole1, g[-1, :-1], g[-1, 1:]], -1)
+        if consistent_caps:
+            uf0, uf1 = uf0[:, [0, 2, 1]], uf1[:, [0, 2, 1]]
+        uv_faces = np.concatenate([uf0, ua, ub, uf1]).astype(np.int64)
         if _signed_volume(verts, faces) < 0:
             faces = faces[:, ::-1].copy()
+            uv_faces = uv_faces[:, ::-1].copy()
+        tri = uv[uv_faces]
+        if np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]).sum() < 0:
+            uv[:, 0] = circ - uv[:, 0]  # unroll the other way round: counter-clockwise in UV like the mesh
         self.verts, self.faces = verts, faces
+        self.uv, self.uv_faces = uv, uv_faces
         self.s = np.concatenate([[-r0], np.repeat(svals, segs), [L + r1]])
         self.centre = np.concatenate([[verts[0]], np.repeat(centres, segs, axis=0), [verts[-1]]])
         self.start_pole, self.end_pole = 0, top
@@ -334,6 +374,9 @@ class SyntheticBody:
         corr: ``(N,)`` int64 FLAME vertex -> body vertex.
         parts: part name -> body vertex indices (``head`` plus every tube).
         extra_vertices: smplx extra-joint name -> body vertex index (the package's ids).
+        vt: ``(U, 2)`` float32 UV atlas in [0, 1] (v up, as SMPL-X's ``vt``), or ``None`` (built with
+            ``with_uv=False``).
+        ft: ``(F, 3)`` int64 per-face indices into ``vt`` (SMPL-X's ``ft``), or ``None``.
     """
 
     v_template: np.ndarray
@@ -357,6 +400,8 @@ class SyntheticBody:
     extra_vertices: dict
     joint_names: list
     head_offset: np.ndarray
+    vt: np.ndarray | None = None
+    ft: np.ndarray | None = None
 
 
 def _chain_weights(s: np.ndarray, bounds: list[tuple[float, int, float]], first: int, nj: int) -> np.ndarray:
@@ -440,14 +485,17 @@ def body_winding_numbers(body: SyntheticBody, head_faces: np.ndarray, points: np
     return total
 
 
-def build_body(head, seed: int = 0) -> SyntheticBody:
+def build_body(head, seed: int = 0, with_uv: bool = True) -> SyntheticBody:
     """Build the mannequin around ``head`` (a ``SyntheticHead`` in the FLAME frame).
 
     Args:
         head: the synthetic head (``v_template (N, 3)``, ``faces``, ``joints (5, 3)``, ``weights (N, 5)``,
             ``shapedirs (N, 3, 400)``, ``posedirs (N, 3, 36)``, ``J_regressor (5, N)``, ``regions``,
-            ``points`` and landmark embeddings).
+            ``points``, landmark embeddings and, for ``with_uv``, ``uv_coords`` / ``uv_faces``).
         seed: seeds the random smooth shape components and the hand PCA completion.
+        with_uv: the generator-version-3 body: a UV atlas (``vt``, ``ft``; see :func:`_uv_atlas`) and
+            consistently wound tube start caps (``f`` differs from version 2 only in the winding of
+            those triangles). ``False`` reproduces version 2 exactly.
 
     Returns:
         :class:`SyntheticBody` with ``SMPLX_NUM_VERTICES`` vertices.
@@ -483,7 +531,7 @@ def build_body(head, seed: int = 0) -> SyntheticBody:
         else:
             hi = mid
     for t in tubes:
-        t.build(hi)
+        t.build(hi, consistent_caps=with_uv)
     # natural order: head vertices, then tubes
     verts = [head_v]
     faces = [np.asarray(head.faces, dtype=np.int64)]
@@ -504,6 +552,7 @@ def build_body(head, seed: int = 0) -> SyntheticBody:
     V = np.concatenate(verts)
     Fc = np.concatenate(faces)
     C = np.concatenate(centre_all)
+    VT, FT = _uv_atlas(head, tubes) if with_uv else (None, None)
     # pad with centroid splits of the torso's largest triangles
     pad = SMPLX_NUM_VERTICES - len(V)
     if pad > 0:
@@ -519,6 +568,12 @@ def build_body(head, seed: int = 0) -> SyntheticBody:
         extra_f = np.concatenate([np.stack([b, c, new_idx], 1), np.stack([c, a, new_idx], 1)])
         Fc[pick] = np.stack([a, b, new_idx], 1)
         Fc = np.concatenate([Fc, extra_f])
+        if with_uv:  # the split vertex sits at the UV centroid of the face it splits
+            ta, tb, tc = FT[pick, 0], FT[pick, 1], FT[pick, 2]
+            new_t = len(VT) + np.arange(pad)
+            VT = np.concatenate([VT, VT[FT[pick]].mean(1)])
+            FT = np.concatenate([FT, np.stack([tb, tc, new_t], 1), np.stack([tc, ta, new_t], 1)])
+            FT[pick] = np.stack([ta, tb, new_t], 1)
         V = np.concatenate([V, newv])
         C = np.concatenate([C, new_c])
         s_all = np.concatenate([s_all, new_s])
@@ -679,6 +734,9 @@ def build_body(head, seed: int = 0) -> SyntheticBody:
     hcr, hmr = _hand_pca(-1.0, rng)
 
     joints = JR_f @ v_t
+    if with_uv:  # drop UV vertices no face uses (the head's pole, which its fan replaces by copies)
+        used, FT_used = np.unique(FT, return_inverse=True)
+        FT_used = FT_used.reshape(FT.shape).astype(np.int64)
     return SyntheticBody(
         v_template=v_t, faces=faces_f, shapedirs=shapedirs, posedirs=posedirs, J_regressor=JR_f, weights=W_f,
         parents=kinematic_parents(), joints=joints, hands_components_l=hcl, hands_components_r=hcr,
@@ -688,7 +746,70 @@ def build_body(head, seed: int = 0) -> SyntheticBody:
         dynamic_lmk_faces_idx=np.asarray(head.dynamic_lmk_faces_idx, dtype=np.int64),
         dynamic_lmk_bary_coords=np.asarray(head.dynamic_lmk_bary_coords, dtype=np.float64),
         corr=corr, parts=parts_f, extra_vertices=extra, joint_names=names, head_offset=HEAD_OFFSET.copy(),
+        vt=None if VT is None else VT[used].astype(np.float32), ft=None if FT is None else FT_used,
     )
+
+
+def _skyline_pack(sizes: list[tuple[float, float]], gutter: float, res: int = 512):
+    """Place rectangles ``(w, h)`` (UV units) bottom-left on a skyline of ``res`` columns over [0, 1].
+
+    Largest first; each rectangle may be turned by 90 degrees, whichever ends lower. Returns
+    ``(placements [(x, y, turned)], top)``; ``top`` > 1 means the set does not fit.
+    """
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    sky = np.zeros(res)
+    place: list = [None] * len(sizes)
+    for i in sorted(range(len(sizes)), key=lambda k: -max(sizes[k])):
+        w, h = sizes[i]
+        best = None
+        for ww, hh, turned in ((w, h, False), (h, w, True)):
+            cols = int(np.ceil((ww + gutter) * res))
+            if cols > res:
+                continue
+            tops = sliding_window_view(sky, cols).max(1)
+            x = int(np.argmin(tops))
+            if best is None or tops[x] + hh < best[1] + best[3] - 1e-12:
+                best = (x, float(tops[x]), cols, hh, turned)
+        if best is None:
+            return place, np.inf
+        x, y, cols, hh, turned = best
+        sky[x:x + cols] = y + hh + gutter
+        place[i] = (x / res, y, turned)
+    return place, float(sky.max())
+
+
+def _uv_atlas(head, tubes: list[_Tube]) -> tuple[np.ndarray, np.ndarray]:
+    """The body's UV atlas in natural face order (head faces, then each tube's): ``(vt (U, 2), ft (F, 3))``.
+
+    Charts: the head's own UV layout scaled into a ``HEAD_UV_SIDE`` square, and every tube unrolled
+    (around x along, in metres), all tube charts scaled by one factor (the largest that fits), so
+    the body's texel density is uniform; charts never overlap and keep ``UV_GUTTER`` apart.
+    """
+    head_uv = np.asarray(head.uv_coords, dtype=np.float64)
+    head_ft = np.asarray(head.uv_faces, dtype=np.int64)[: len(head.faces)]
+    metric = [(float(np.ptp(t.uv[:, 0])), float(np.ptp(t.uv[:, 1]))) for t in tubes]
+    lo, hi = 0.0, 4.0
+    for _ in range(40):  # largest tube scale at which everything fits in the unit square
+        k = 0.5 * (lo + hi)
+        _, top = _skyline_pack([(HEAD_UV_SIDE, HEAD_UV_SIDE)] + [(k * w, k * h) for w, h in metric], UV_GUTTER)
+        lo, hi = (k, hi) if top <= 1.0 - UV_GUTTER else (lo, k)
+    k = lo
+    place, _ = _skyline_pack([(HEAD_UV_SIDE, HEAD_UV_SIDE)] + [(k * w, k * h) for w, h in metric], UV_GUTTER)
+    gx, gy = 0.5 * UV_GUTTER, 0.5 * UV_GUTTER
+    x, y, turned = place[0]
+    hu = head_uv * HEAD_UV_SIDE
+    if turned:  # a square does not need turning, but keep the rule uniform
+        hu = np.stack([HEAD_UV_SIDE - hu[:, 1], hu[:, 0]], 1)
+    vts, fts, n = [hu + [x + gx, y + gy]], [head_ft], len(head_uv)
+    for t, (x, y, turned) in zip(tubes, place[1:]):
+        uv = k * (t.uv - t.uv.min(0))
+        if turned:  # a quarter turn (not a mirror: triangles keep their orientation in UV)
+            uv = np.stack([uv[:, 1].max() - uv[:, 1], uv[:, 0]], 1)
+        vts.append(uv + [x + gx, y + gy])
+        fts.append(t.uv_faces + n)
+        n += len(t.uv)
+    return np.concatenate(vts), np.concatenate(fts)
 
 
 def _body_shape_fields(V, C, part_of, n_head, ring_centre, rng) -> np.ndarray:
@@ -804,13 +925,14 @@ def _hand_pca(sign: float, rng) -> tuple[np.ndarray, np.ndarray]:
     return comps, mean
 
 
-def write_smplx_files(body: SyntheticBody, smplx_dir, corr_dir) -> tuple[Path, Path]:
+def write_smplx_files(body: SyntheticBody, smplx_dir, corr_dir, with_uv: bool = True) -> tuple[Path, Path]:
     """Write ``SMPLX_NEUTRAL_2020.npz`` and ``SMPL-X__FLAME_vertex_ids.npy``.
 
     Args:
         body: from :func:`build_body`.
         smplx_dir: folder for the SMPL-X npz (created).
         corr_dir: folder for the correspondence (created).
+        with_uv: write the UV atlas as SMPL-X's ``vt`` / ``ft`` keys (when the body has one).
 
     Returns:
         ``(npz_path, corr_path)``.
@@ -830,6 +952,8 @@ def write_smplx_files(body: SyntheticBody, smplx_dir, corr_dir) -> tuple[Path, P
         lmk_bary_coords=body.lmk_bary_coords, dynamic_lmk_faces_idx=body.dynamic_lmk_faces_idx,
         dynamic_lmk_bary_coords=body.dynamic_lmk_bary_coords,
     )
+    if with_uv and body.vt is not None:
+        arrays.update(vt=body.vt, ft=body.ft)
     with atomic_path(npz) as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(fh, **arrays)
     with atomic_path(corr_path) as tmp, open(tmp, "wb") as fh:
@@ -842,10 +966,12 @@ __all__ = [
     "BODY_SHAPE_COMPONENTS",
     "FLOOR_Y",
     "HEAD_OFFSET",
+    "HEAD_UV_SIDE",
     "HEAD_SHAPE_START",
     "SMPLX_NUM_JOINTS",
     "SMPLX_NUM_VERTICES",
     "SyntheticBody",
+    "UV_GUTTER",
     "body_winding_numbers",
     "build_body",
     "joint_names",
