@@ -452,9 +452,19 @@ class Assets:
         Keys: ``v_template`` (V, 3), ``f`` (F, 3), ``shapedirs`` (V, 3, K>=400), ``posedirs``
         (V, 3, 486), ``J_regressor`` (55, V), ``weights`` (V, 55), ``kintree_table`` (2, 55),
         ``parents`` (55,), ``hands_components{l,r}``, ``hands_mean{l,r}``, ``lmk_faces_idx`` (51,),
-        ``lmk_bary_coords`` (51, 3) and, when present, ``dynamic_lmk_*``.
+        ``lmk_bary_coords`` (51, 3) and, when present, ``dynamic_lmk_*`` and the UV layout ``vt``
+        (U, 2) / ``ft`` (F, 3) (see :meth:`smplx_uv_layout`).
         """
         return self._require("smplx", self._smplx())
+
+    def smplx_uv_layout(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """SMPL-X's UV layout: ``vt`` (U, 2) float32 (v up, as in OBJ files) and ``ft`` (F, 3) int64, one UV
+        triangle per face of ``f``; ``None`` when the model file has none (an invalid one makes the
+        whole file invalid, see :meth:`smplx_data`)."""
+        data = self.smplx_data()
+        if data.get("vt") is None:
+            return None
+        return data["vt"], data["ft"]
 
     def flame_data(self) -> dict[str, np.ndarray]:
         """Validated FLAME arrays: ``v_template`` (N, 3), ``f`` (F, 3), ``shapedirs`` (N, 3, K>=400),

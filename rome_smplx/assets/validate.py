@@ -213,6 +213,27 @@ def _validate_body(c: Collector, raw: dict, joints: int, min_components: int, mo
     return out
 
 
+def _validate_uv_layout(c: Collector, raw: dict, nf: int | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """SMPL-X's optional UV layout: ``vt`` (U, 2) finite floats and ``ft`` (F, 3) indices into ``vt``,
+    one row per row of ``f``. Absent (neither key): ``None`` without an issue. One key without the
+    other, or either malformed: an ``invalid`` issue (the file is damaged, not merely older)."""
+    has_vt, has_ft = "vt" in raw, "ft" in raw
+    if not (has_vt or has_ft):
+        return None
+    if has_vt != has_ft:
+        present, absent = ("vt", "ft") if has_vt else ("ft", "vt")
+        c.invalid(f"key '{present}' (UV layout) is present but key '{absent}' is missing; the UV layout needs "
+                  "both vt (U, 2) and ft (F, 3)")
+        return None
+    vt = c.array(raw, "vt", "float", 2)
+    ft = c.array(raw, "ft", "int", 2)
+    ok = c.shape(vt, "key 'vt'", (None, 2), " (UV coordinates)")
+    ok = c.shape(ft, "key 'ft'", (nf, 3), " (one UV triangle per face of f)") and ok
+    if ok and c.in_range(ft, "key 'ft'", vt.shape[0], "row count of vt"):
+        return vt, ft
+    return None
+
+
 def validate_smplx(raw: dict) -> tuple[dict, list[Issue]]:
     """Validate a SMPL-X model dict; returns (clean arrays, issues). Patches missing hands_* keys."""
     k = _smplx_consts()
@@ -243,6 +264,10 @@ def validate_smplx(raw: dict) -> tuple[dict, list[Issue]]:
         else:
             c.patched(f"key '{mean_key}' missing: using a zero mean (flat hand)")
             out[mean_key] = np.zeros(hd, dtype=np.float32)
+
+    uv = _validate_uv_layout(c, raw, nf)
+    if uv is not None:
+        out["vt"], out["ft"] = uv
 
     li = c.array(raw, "lmk_faces_idx", "int", 1)
     lb = c.array(raw, "lmk_bary_coords", "float", 2)
