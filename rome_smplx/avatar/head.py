@@ -8,14 +8,22 @@ variant, rasterisation, E_img), so driving many frames from one source is cheap.
 Variants:
     ``"full"``: offsets from the geometry U-Net E_geom and the per-vertex MLP G_geom:
     ``offsets = tanh(G_geom(Z(uv), harmonic(uv))) * mask * n`` (per axis, ``n`` the vertex normals of
-    the posed FLAME mesh with the mouth-closing faces, ``mask`` the deformable vertices). The release
-    feeds G_geom the harmonic encoding of a 256x256 UV grid bilinearly sampled at each vertex's UV;
-    we encode the vertex UV itself, which equals it except within half a texel of the UV border.
+    the posed FLAME mesh with the mouth-closing faces, ``mask`` the deformable vertices). Which UV
+    G_geom encodes is a profile switch (:attr:`~rome_smplx.models.rome.RomeProfile.mlp_uv_grid_size`):
+    the release (``official``) reads it from a ``linspace(-1, 1, 256)`` grid image sampled at the
+    vertex UV with ``align_corners=False``, which is *not* the vertex UV: it is scaled by 256/255
+    inside and fades to 0 through the zero padding within a texel of the border, and after the
+    ``2**k`` harmonic encoding the two differ by up to 2. ``paper`` encodes the vertex UV itself.
     ``"linear"``: ROME's distilled model: a ResNet-50 regresses the coefficients of a linear basis
     (50 hair + 10 neck components); ``offsets = basis @ coeffs + mean`` (full 3D offsets).
 
-The deformable vertices are the support of ``mean_deform`` (ROME's ``hair_list`` ∪ ``neck_list``
-minus the front-of-throat vertices the release excludes), so no vertex list is hard-coded.
+The deformable vertices are :attr:`rome_smplx.assets.RomeData.deform_mask`: ROME's rule on its
+lists, ``hair_list`` ∪ ``neck_list`` minus the front-of-throat FLAME vertices the release fixes (on
+FLAME-sized heads only; see :mod:`rome_smplx.assets.flame_topology`).
+
+The hard mask is cleaned by the profile's opening
+(:attr:`~rome_smplx.models.rome.RomeProfile.mask_opening`): the vertical 9x1 one the release
+really applies (``official``) or a true 9x9 one (``paper``).
 """
 
 from __future__ import annotations
@@ -199,7 +207,8 @@ class HeadAvatar(nn.Module):
 
     def _renderer(self) -> DeferredNeuralRenderer:
         return DeferredNeuralRenderer(
-            self.networks.render_logits, self.profile.harmonic, self.image_size, backend=self.backend
+            self.networks.render_logits, self.profile.harmonic, self.image_size, backend=self.backend,
+            opening_shape=self.profile.mask_opening,
         )
 
     def _resize(self, t: Tensor, mode: str) -> Tensor:
@@ -225,6 +234,30 @@ class HeadAvatar(nn.Module):
         size = self.profile.image_size
         return world2uv(verts, self.faces, self.uv_coords, self.uv_faces, size, backend=self.backend)
 
+    def offset_mlp_inputs(self, texture: Tensor, verts: Tensor) -> tuple[Tensor, Tensor]:
+        """G_geom's per-vertex input for posed FLAME vertices.
+
+        ``cat([Z sampled at the vertex UV, harmonic(uv)])`` where ``Z = E_geom(cat[T, harmonic(5 *
+        world2uv(verts))])`` and ``uv`` is the profile's :meth:`~rome_smplx.models.rome.RomeProfile.offset_mlp_uv`.
+
+        Args:
+            texture: (B, C, Ht, Wt) neural texture (detached inside, as in ROME).
+            verts: (B, N, 3) posed FLAME vertices (no global rotation).
+
+        Returns:
+            MLP input (B, N, Cz + C_uv), latent map Z (B, Cz, H, W).
+        """
+        prof = self.profile
+        xyz = self.uv_xyz(verts.detach()).detach() * prof.xyz_scale
+        enc = prof.harmonic(xyz.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        latent = self.networks.mesh_deformer(torch.cat([texture.detach(), enc], dim=1))
+        B, N = verts.shape[:2]
+        uvs = self.vertex_uvs.to(latent.dtype)
+        grid = uvs.view(1, N, 1, 2).expand(B, -1, -1, -1)
+        z_v = F.grid_sample(latent, grid, mode="bilinear", align_corners=False)[..., 0].permute(0, 2, 1)
+        uv_enc = prof.harmonic(prof.offset_mlp_uv(uvs)).unsqueeze(0).expand(B, -1, -1)
+        return torch.cat([z_v, uv_enc], dim=-1), latent
+
     def full_offsets(self, texture: Tensor, verts: Tensor) -> tuple[Tensor, Tensor]:
         """Offsets of the full model for posed FLAME vertices.
 
@@ -235,16 +268,9 @@ class HeadAvatar(nn.Module):
         Returns:
             offsets (B, N, 3), latent map Z (B, Cz, H, W).
         """
-        prof = self.profile
-        xyz = self.uv_xyz(verts.detach()).detach() * prof.xyz_scale
-        enc = prof.harmonic(xyz.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
-        latent = self.networks.mesh_deformer(torch.cat([texture.detach(), enc], dim=1))
+        mlp_in, latent = self.offset_mlp_inputs(texture, verts)
         B, N = verts.shape[:2]
-        grid = self.vertex_uvs.to(latent.dtype).view(1, N, 1, 2).expand(B, -1, -1, -1)
-        z_v = F.grid_sample(latent, grid, mode="bilinear", align_corners=False)[..., 0].permute(0, 2, 1)
-        uv_enc = prof.harmonic(self.vertex_uvs.to(latent.dtype)).unsqueeze(0).expand(B, -1, -1)
-        mlp_in = torch.cat([z_v, uv_enc], dim=-1).reshape(B * N, -1)
-        raw = self.networks.mlp_deformer(mlp_in).view(B, N, 3)
+        raw = self.networks.mlp_deformer(mlp_in.reshape(B * N, -1)).view(B, N, 3)
         normals = vertex_normals(verts, self.faces)  # the rendered faces, mouth-closing ones included
         offsets = torch.tanh(raw) * self.deform_mask.to(raw.dtype)[None, :, None] * normals
         return offsets, latent

@@ -10,8 +10,11 @@ release) goes like this:
    the background) and harmonic-encode them, background included;
 4. feed ``cat([sampled T, encoded normals])`` to the rendering U-Net E_img, which predicts an RGB
    image and a mask (both through a sigmoid);
-5. threshold the mask at 0.6, clean it with a 9x9 morphological opening and composite the image on
-   white.
+5. threshold the mask at 0.6, clean it with a morphological opening and composite the image on
+   white. The opening is meant to be 9x9 (``opening_shape="square"``); the release passes OpenCV a
+   ``(1, H, W)`` array, which OpenCV takes for a single row of ``H`` pixels with ``W`` channels, so
+   the release really applies a vertical 9x1 opening, per column (``opening_shape="vertical"``,
+   which the ``official`` profile selects to reproduce its images).
 
 :func:`world2uv` rasterises per-vertex positions into UV space: the xyz map the geometry U-Net reads.
 UV coordinates follow ROME's convention ``(2u - 1, -(2v - 1))``, so row 0 of a UV map is ``v = 1``
@@ -35,6 +38,7 @@ __all__ = [
     "ROME_DEPTH_SHIFT",
     "ROME_MASK_THRESHOLD",
     "ROME_OPENING_SIZE",
+    "OPENING_SHAPES",
     "DeferredNeuralRenderer",
     "hard_mask",
     "morphological_opening",
@@ -46,6 +50,8 @@ __all__ = [
 ROME_MASK_THRESHOLD = 0.6
 #: Side of the square structuring element of ROME's mask opening.
 ROME_OPENING_SIZE = 9
+#: Structuring elements of :func:`morphological_opening`: ``size x size`` or ``size x 1``.
+OPENING_SHAPES = ("square", "vertical")
 #: ROME shifts orthographic depths by +10 before rasterising, so they are positive.
 ROME_DEPTH_SHIFT = 10.0
 
@@ -109,8 +115,12 @@ def sample_texture(texture: Tensor, uv_image: Tensor, coverage: Tensor) -> Tenso
     return sampled * coverage
 
 
-def morphological_opening(mask: Tensor, size: int = ROME_OPENING_SIZE) -> Tensor:
-    """Erosion then dilation with a ``size x size`` square (``size`` odd).
+def morphological_opening(mask: Tensor, size: int = ROME_OPENING_SIZE, shape: str = "square") -> Tensor:
+    """Erosion then dilation with a centred ``size x size`` square or a ``size x 1`` column
+    (``shape="vertical"``: ``size`` rows tall, one column wide); ``size`` odd.
+
+    Pixels outside the image take part in neither step (as OpenCV's default border does): the
+    erosion does not shrink the mask at the border and the dilation does not grow from it.
 
     Args:
         mask: (B, 1, H, W) in [0, 1].
@@ -118,17 +128,23 @@ def morphological_opening(mask: Tensor, size: int = ROME_OPENING_SIZE) -> Tensor
     Returns:
         (B, 1, H, W).
     """
-    if size % 2 != 1 or size < 1:
-        raise InputError(f"opening size must be a positive odd integer, found {size}")
+    if isinstance(size, bool) or not isinstance(size, int) or size % 2 != 1 or size < 1:
+        raise InputError(f"opening size must be a positive odd integer, found {size!r}")
+    if shape not in OPENING_SHAPES:
+        raise InputError(f"opening shape must be one of {OPENING_SHAPES}, found {shape!r}")
     pad = size // 2
-    # Erosion treats pixels outside the image as foreground (no shrinking at the border).
-    eroded = -F.max_pool2d(F.pad(-mask, (pad, pad, pad, pad), value=-1.0), size, stride=1)
-    return F.max_pool2d(F.pad(eroded, (pad, pad, pad, pad), value=0.0), size, stride=1)
+    kernel = (size, size) if shape == "square" else (size, 1)
+    padding = (pad, pad, pad, pad) if shape == "square" else (0, 0, pad, pad)
+    eroded = -F.max_pool2d(F.pad(-mask, padding, value=-1.0), kernel, stride=1)
+    return F.max_pool2d(F.pad(eroded, padding, value=0.0), kernel, stride=1)
 
 
-def hard_mask(mask: Tensor, threshold: float = ROME_MASK_THRESHOLD, opening: int = ROME_OPENING_SIZE) -> Tensor:
-    """ROME's hard mask: ``mask > threshold`` cleaned by a morphological opening. (B, 1, H, W)."""
-    return morphological_opening((mask > threshold).to(mask.dtype), opening)
+def hard_mask(
+    mask: Tensor, threshold: float = ROME_MASK_THRESHOLD, opening: int = ROME_OPENING_SIZE, shape: str = "square"
+) -> Tensor:
+    """ROME's hard mask: ``mask > threshold`` cleaned by a morphological opening of ``shape``
+    (see :func:`morphological_opening`). (B, 1, H, W)."""
+    return morphological_opening((mask > threshold).to(mask.dtype), opening, shape)
 
 
 class DeferredNeuralRenderer:
@@ -142,6 +158,8 @@ class DeferredNeuralRenderer:
         image_size: (H, W) or a side.
         backend: rasteriser backend.
         threshold, opening: hard-mask settings (ROME: 0.6 and 9).
+        opening_shape: ``"square"`` (a true ``opening x opening`` opening) or ``"vertical"`` (the
+            ``opening x 1`` one the release really applies); see :func:`morphological_opening`.
     """
 
     def __init__(
@@ -153,13 +171,17 @@ class DeferredNeuralRenderer:
         backend: str = "auto",
         threshold: float = ROME_MASK_THRESHOLD,
         opening: int = ROME_OPENING_SIZE,
+        opening_shape: str = "square",
     ) -> None:
+        if opening_shape not in OPENING_SHAPES:
+            raise InputError(f"opening_shape must be one of {OPENING_SHAPES}, found {opening_shape!r}")
         self.render_logits = render_logits
         self.harmonic = harmonic
         self.image_size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
         self.backend = backend
         self.threshold = threshold
         self.opening = opening
+        self.opening_shape = opening_shape
 
     def features(
         self,
@@ -216,7 +238,7 @@ class DeferredNeuralRenderer:
         rgb_logits, mask_logits = self.render_logits(feats)
         image = torch.sigmoid(rgb_logits)
         mask = torch.sigmoid(mask_logits)
-        hard = hard_mask(mask.detach(), self.threshold, self.opening)
+        hard = hard_mask(mask.detach(), self.threshold, self.opening, self.opening_shape)
         composite = image * hard + (1.0 - hard)
         return RenderOutput(
             image=image, mask=mask, hard_mask=hard, composite=composite, silhouette=coverage, normals=normals

@@ -6,6 +6,15 @@
   outputs, max-pooling, nearest up-sampling) and a separate segmentation U-Net with half the
   channels, average pooling and bilinear up-sampling predicts the mask.
 
+Two behaviours of the release that are accidents rather than design are switches of the profile
+(``official`` reproduces them, ``paper`` keeps the clean version; see the fields for details):
+
+* ``mlp_uv_grid_size``: G_geom's UV input is read from a ``linspace(-1, 1, S)`` grid image, not
+  taken as is;
+* ``mask_opening``: the hard-mask clean-up is a vertical ``9 x 1`` opening, not a ``9 x 9`` one.
+
+Profiles saved before these fields existed load with the clean defaults (how they were trained).
+
 Each profile comes in two sizes: ``full`` (the release's widths) and ``small`` (the reduced widths
 of the reference fixtures, for tests and quick runs; same depths and conventions).
 """
@@ -18,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from rome_smplx.errors import InputError
@@ -28,6 +38,8 @@ from rome_smplx.models.rome.mlp import OffsetMLP
 from rome_smplx.models.rome.unet import GeometryUNet, RenderUNet, SegmentationUNet
 
 PROFILES = ("official", "paper")
+#: Shapes of the hard-mask opening (:attr:`RomeProfile.mask_opening`).
+MASK_OPENINGS = ("square", "vertical")
 SIZES = ("full", "small")
 
 # Widths per size: (E_tex base, E_tex max, U-Net base, U-Net max, MLP width, discriminator base, max).
@@ -59,6 +71,23 @@ class RomeProfile:
     unet_kwargs: dict[str, Any] = field(default_factory=dict)
     unet_seg_kwargs: dict[str, Any] | None = None
     discriminator_kwargs: dict[str, Any] = field(default_factory=dict)
+    #: G_geom's UV input. ``None``: the vertex UV itself. ``S``: as the release computes it, by
+    #: bilinearly sampling (``align_corners=False``, zero padding) an ``S x S`` image whose texels
+    #: hold ``linspace(-1, 1, S)`` at each vertex UV. That is not the identity: it scales the UV
+    #: by ``S / (S - 1)`` inside and fades it to 0 within a texel of the border. With frequencies
+    #: up to ``2**5`` the encodings differ by up to 2, so weights trained one way need that way.
+    mlp_uv_grid_size: int | None = None
+    #: Shape of the opening that cleans the hard mask: ``"square"`` (``k x k``, the intent) or
+    #: ``"vertical"`` (``k x 1``: the release hands OpenCV a ``(1, H, W)`` array, which OpenCV
+    #: reads as one row of ``H`` pixels with ``W`` channels, so only the vertical extent acts).
+    mask_opening: str = "square"
+
+    def __post_init__(self) -> None:
+        if self.mask_opening not in MASK_OPENINGS:
+            raise InputError(f"RomeProfile.mask_opening: expected one of {MASK_OPENINGS}, found {self.mask_opening!r}")
+        g = self.mlp_uv_grid_size
+        if g is not None and (isinstance(g, bool) or not isinstance(g, int) or g < 2):
+            raise InputError(f"RomeProfile.mlp_uv_grid_size: expected None or an integer >= 2, found {g!r}")
 
     @property
     def separate_segmentation(self) -> bool:
@@ -77,6 +106,18 @@ class RomeProfile:
     def harmonic(self, x: torch.Tensor) -> torch.Tensor:
         """Harmonic encoding ``(..., D)`` -> ``(..., D (1 + 2K))`` in this profile's convention."""
         return harmonic_encoding(x, self.num_frequencies, self.harmonic_frequencies)
+
+    def offset_mlp_uv(self, uvs: torch.Tensor) -> torch.Tensor:
+        """The UVs G_geom encodes, ``(..., 2)`` -> ``(..., 2)`` (see :attr:`mlp_uv_grid_size`)."""
+        size = self.mlp_uv_grid_size
+        if size is None:
+            return uvs
+        ramp = torch.linspace(-1.0, 1.0, size, dtype=uvs.dtype, device=uvs.device)
+        # channel 0 holds x (varies along a row), channel 1 holds y (varies down a column)
+        grid_image = torch.stack([ramp.expand(size, size), ramp[:, None].expand(size, size)])[None]
+        flat = uvs.reshape(1, -1, 1, 2)
+        sampled = F.grid_sample(grid_image, flat, mode="bilinear", padding_mode="zeros", align_corners=False)
+        return sampled[0, :, :, 0].T.reshape(uvs.shape)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -128,6 +169,7 @@ def get_profile(name: str = "official", size: str = "full") -> RomeProfile:
         unet = dict(in_channels=tex_ch + xyz_ch, out_channels=4, **unet_common)
         unet_seg = None
         freqs = "pow2"
+        quirks = dict(mlp_uv_grid_size=256, mask_opening="vertical")
     else:
         unet = dict(in_channels=tex_ch + xyz_ch, out_channels=3, **unet_common)
         unet_seg = dict(
@@ -140,10 +182,12 @@ def get_profile(name: str = "official", size: str = "full") -> RomeProfile:
             upsampling="bilinear",
         )
         freqs = "linear"
+        quirks = dict(mlp_uv_grid_size=None, mask_opening="square")
     return RomeProfile(
         name=name, size=size, harmonic_frequencies=freqs, num_frequencies=k, neural_texture_channels=tex_ch,
         geometry_feature_channels=geom_ch, autoencoder_kwargs=autoencoder, mesh_deformer_kwargs=mesh_deformer,
         mlp_deformer_kwargs=mlp, unet_kwargs=unet, unet_seg_kwargs=unet_seg, discriminator_kwargs=discriminator,
+        **quirks,
     )
 
 
@@ -209,4 +253,4 @@ class RomeNetworks(nn.Module):
         return out, self.unet_seg(features)
 
 
-__all__ = ["PROFILES", "SIZES", "RomeNetworks", "RomeProfile", "get_profile"]
+__all__ = ["MASK_OPENINGS", "PROFILES", "SIZES", "RomeNetworks", "RomeProfile", "get_profile"]
