@@ -355,6 +355,39 @@ class HeadAvatar(nn.Module):
         ndc = torch.cat([ndc[..., :2], ndc[..., 2:] + ROME_DEPTH_SHIFT], dim=-1)
         return verts, ndc, params, root
 
+    def target_landmarks(self, verts: Tensor, params: FlameParams, root: Tensor) -> Tensor:
+        """ROME's 68 target landmarks of a deformed mesh, in image NDC (x right, y down).
+
+        Args:
+            verts: (B, N, 3) deformed mesh in the FLAME frame, before the global rotation (the first
+                output of :meth:`posed_mesh`).
+            params: the mixed target parameters (third output of :meth:`posed_mesh`).
+            root: (B, 3) root joints (fourth output).
+
+        Returns:
+            (B, 68, 2): 17 contour points, then 51 inner-face points. The contour row follows the
+            profile's :attr:`~rome_smplx.models.rome.RomeProfile.landmark_contour`.
+        """
+        from smplx.lbs import vertices2landmarks
+
+        from rome_smplx.models.flame import contour_bins
+
+        fl = self.flame
+        rot = params.global_rot.to(verts.dtype)
+        if self.profile.landmark_contour == "release":
+            # The square of the global rotation; conjugating by a mirror of x negates its yaw
+            # exactly (DECA's code bins +yaw where FlameModel bins -yaw).
+            mirror = torch.diag(torch.tensor([-1.0, 1.0, 1.0], dtype=verts.dtype, device=verts.device))
+            head_rot = mirror @ (rot @ rot) @ mirror
+        else:
+            head_rot = rot @ params.neck_rot.to(verts.dtype)
+        B = verts.shape[0]
+        rows = contour_bins(head_rot, fl.dynamic_lmk_faces_idx.shape[0])
+        faces_idx = torch.cat([fl.dynamic_lmk_faces_idx[rows], fl.lmk_faces_idx.expand(B, -1)], dim=1)
+        bary = torch.cat([fl.dynamic_lmk_bary_coords[rows], fl.lmk_bary_coords.expand(B, -1, -1)], dim=1)
+        points = vertices2landmarks(verts, fl.faces, faces_idx, bary.to(verts.dtype))
+        return rome_project(points, params.cam, root, rot)[..., :2]
+
     def render(
         self, recon: HeadReconstruction, flame: Optional[FlameParams] = None, *, image_size: Optional[int] = None
     ) -> RenderOutput:

@@ -11,7 +11,8 @@ Two behaviours of the release that are accidents rather than design are switches
 
 * ``mlp_uv_grid_size``: G_geom's UV input is read from a ``linspace(-1, 1, S)`` grid image, not
   taken as is;
-* ``mask_opening``: the hard-mask clean-up is a vertical ``9 x 1`` opening, not a ``9 x 9`` one.
+* ``mask_opening``: the hard-mask clean-up is a vertical ``9 x 1`` opening, not a ``9 x 9`` one;
+* ``landmark_contour``: the 17 contour landmarks are picked for twice the head's yaw.
 
 Profiles saved before these fields existed load with the clean defaults (how they were trained).
 
@@ -40,6 +41,8 @@ from rome_smplx.models.rome.unet import GeometryUNet, RenderUNet, SegmentationUN
 PROFILES = ("official", "paper")
 #: Shapes of the hard-mask opening (:attr:`RomeProfile.mask_opening`).
 MASK_OPENINGS = ("square", "vertical")
+#: Rules for the contour landmarks (:attr:`RomeProfile.landmark_contour`).
+LANDMARK_CONTOURS = ("head", "release")
 SIZES = ("full", "small")
 
 # Widths per size: (E_tex base, E_tex max, U-Net base, U-Net max, MLP width, discriminator base, max).
@@ -81,8 +84,18 @@ class RomeProfile:
     #: ``"vertical"`` (``k x 1``: the release hands OpenCV a ``(1, H, W)`` array, which OpenCV
     #: reads as one row of ``H`` pixels with ``W`` channels, so only the vertical extent acts).
     mask_opening: str = "square"
+    #: Which rotation picks the row of FLAME's dynamic contour table for the 68 target landmarks.
+    #: ``"head"``: the head rotation (global times neck), as :class:`~rome_smplx.models.flame.FlameModel`
+    #: does. ``"release"``: what the release computes: it hands DECA's landmark code the global
+    #: rotation repeated once per vertex, so the neck-to-root chain multiplies it by itself and the
+    #: row is that of the squared rotation, with the yaw sign of DECA's code. Only the landmarks
+    #: change (the image does not); they feed the keypoint loss.
+    landmark_contour: str = "head"
 
     def __post_init__(self) -> None:
+        if self.landmark_contour not in LANDMARK_CONTOURS:
+            raise InputError(
+                f"RomeProfile.landmark_contour: expected one of {LANDMARK_CONTOURS}, found {self.landmark_contour!r}")
         if self.mask_opening not in MASK_OPENINGS:
             raise InputError(f"RomeProfile.mask_opening: expected one of {MASK_OPENINGS}, found {self.mask_opening!r}")
         g = self.mlp_uv_grid_size
@@ -169,7 +182,7 @@ def get_profile(name: str = "official", size: str = "full") -> RomeProfile:
         unet = dict(in_channels=tex_ch + xyz_ch, out_channels=4, **unet_common)
         unet_seg = None
         freqs = "pow2"
-        quirks = dict(mlp_uv_grid_size=256, mask_opening="vertical")
+        quirks = dict(mlp_uv_grid_size=256, mask_opening="vertical", landmark_contour="release")
     else:
         unet = dict(in_channels=tex_ch + xyz_ch, out_channels=3, **unet_common)
         unet_seg = dict(
@@ -182,7 +195,7 @@ def get_profile(name: str = "official", size: str = "full") -> RomeProfile:
             upsampling="bilinear",
         )
         freqs = "linear"
-        quirks = dict(mlp_uv_grid_size=None, mask_opening="square")
+        quirks = dict(mlp_uv_grid_size=None, mask_opening="square", landmark_contour="head")
     return RomeProfile(
         name=name, size=size, harmonic_frequencies=freqs, num_frequencies=k, neural_texture_channels=tex_ch,
         geometry_feature_channels=geom_ch, autoencoder_kwargs=autoencoder, mesh_deformer_kwargs=mesh_deformer,
@@ -253,4 +266,4 @@ class RomeNetworks(nn.Module):
         return out, self.unet_seg(features)
 
 
-__all__ = ["MASK_OPENINGS", "PROFILES", "SIZES", "RomeNetworks", "RomeProfile", "get_profile"]
+__all__ = ["LANDMARK_CONTOURS", "MASK_OPENINGS", "PROFILES", "SIZES", "RomeNetworks", "RomeProfile", "get_profile"]
