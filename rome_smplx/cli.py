@@ -77,6 +77,45 @@ def assets_where() -> None:
         click.echo(f"{spec.folder}/{names}  [{req}] {spec.what}\n    from: {spec.source}")
 
 
+def _seed_range(text: str) -> range:
+    from rome_smplx.errors import InputError
+
+    parts = text.split(":")
+    try:
+        a, b = (int(parts[0]), int(parts[1])) if len(parts) == 2 else (None, None)
+    except ValueError:
+        a = b = None
+    if a is None or b is None or not 0 <= a < b:
+        raise InputError(f"--seeds: expected A:B with 0 <= A < B (e.g. 0:10), found {text!r}")
+    return range(a, b)
+
+
+@assets.command("video")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--seeds", "seeds", default="0:4", show_default=True, help="Subject seeds A:B (B excluded).")
+@click.option("--frames", default=16, show_default=True, type=int, help="Frames per subject (>= 2).")
+@click.option("--size", "size", default=256, show_default=True, type=int, help="Frame side in pixels.")
+@click.option("--tracking-noise", default=1.0, show_default=True, type=float,
+              help="Scale of the tracker noise on the written FLAME codes (0: the truth).")
+@click.option("--assets", "assets_dir", type=click.Path(path_type=Path), default=None,
+              help="Asset folder (default: $ROME_SMPLX_ASSETS, else the synthetic stand-ins).")
+@handle_errors
+def assets_video(directory: Path, seeds: str, frames: int, size: int, tracking_noise: float,
+                 assets_dir: Path | None) -> None:
+    """Write synthetic videos (frames, mattes, parsing, landmarks, FLAME codes, truth) in the user-video layout."""
+    from rome_smplx.assets import Assets
+    from rome_smplx.assets.synthetic.video import write_video
+    from rome_smplx.errors import InputError
+
+    rng = _seed_range(seeds)
+    if frames < 2 or size < 16 or tracking_noise < 0:
+        raise InputError(f"--frames must be >= 2, --size >= 16 and --tracking-noise >= 0; found {frames}, {size}, "
+                         f"{tracking_noise}")
+    a = Assets.from_dir(assets_dir) if assets_dir is not None else Assets.discover()
+    out = write_video(directory, a, rng, frames, size, tracking_noise=tracking_noise)
+    click.echo(f"wrote {len(rng)} synthetic videos to {out}")
+
+
 @assets.command("synth")
 @click.argument("directory", type=click.Path(path_type=Path))
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same files).")
@@ -125,16 +164,20 @@ def train() -> None:
               help="Asset folder (default: $ROME_SMPLX_ASSETS, else the synthetic stand-ins).")
 @click.option("--out", "out", type=click.Path(path_type=Path), default=None, help="Checkpoint folder (overrides output_dir).")
 @click.option("--steps", type=int, default=None, help="Training steps (overrides the config).")
-@click.option("--resume", "resume", type=click.Path(path_type=Path), default=None, help="Checkpoint folder to continue from.")
+@click.option("--resume", "resume", type=str, default=None,
+              help="Checkpoint folder to continue from, or 'latest' (the newest in the output folder, if any).")
+@click.option("--no-offsets", "no_offsets", is_flag=True, help="The 'w/o offsets' ablation (offsets: false).")
 @handle_errors
-def train_rome(config_path: Path, assets_dir: Path | None, out: Path | None, steps: int | None, resume: Path | None) -> None:
+def train_rome(config_path: Path, assets_dir: Path | None, out: Path | None, steps: int | None, resume: str | None,
+               no_offsets: bool) -> None:
     """Train the full ROME model (losses and weights of the reference; see the config)."""
     from rome_smplx.trainers import RomeTrainConfig, train_from_config
 
     config = RomeTrainConfig.from_yaml(config_path)
-    changes = {k: v for k, v in (("output_dir", None if out is None else str(out)), ("steps", steps)) if v is not None}
+    changes = {k: v for k, v in (("output_dir", None if out is None else str(out)), ("steps", steps),
+                                 ("offsets", False if no_offsets else None)) if v is not None}
     config = config.replace(**changes) if changes else config
-    trainer = train_from_config(config, assets_dir, resume=None if resume is None else str(resume))
+    trainer = train_from_config(config, assets_dir, resume=resume)
     click.echo(f"trained {trainer.step} steps; checkpoints in {config.output_dir}")
 
 @train.command("linear")

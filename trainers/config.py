@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 from rome_smplx.errors import InputError
 
-__all__ = ["DEFAULT_LOSS_WEIGHTS", "RomeTrainConfig"]
+__all__ = ["DATA_KINDS", "DEFAULT_LOSS_WEIGHTS", "RomeTrainConfig"]
 
 #: ROME's loss weights (``run_train.sh``, reference section 4). ``0`` switches a loss off.
 DEFAULT_LOSS_WEIGHTS: dict[str, float] = {
@@ -26,7 +26,15 @@ DEFAULT_LOSS_WEIGHTS: dict[str, float] = {
     "chamfer": 0.01,
     "laplacian": 10.0,  # on the offsets only
     "keypoints": 1.0,
+    # Substitutes for the perceptual term when no VGG19 weights exist (off by default): L1 on the
+    # composites and 1 - SSIM. They are not perceptual losses; configs say when they are used.
+    "l1": 0.0,
+    "ssim": 0.0,
 }
+
+#: Training data kinds: the synthetic people of the asset folder, the synthetic video world, or a
+#: frame-pairs folder (``data_dir``).
+DATA_KINDS = ("people", "video", "frames")
 
 
 @dataclass
@@ -50,6 +58,12 @@ class RomeTrainConfig:
         data_dir: optional frame-pairs folder (:class:`FramePairsDataset`); ``None`` trains on the
             synthetic people of the asset folder.
         backend: rasteriser backend.
+        offsets: learn the hair/neck offsets (E_geom, G_geom); ``False`` is the "w/o offsets" ablation
+            (deferred neural rendering on the bare FLAME mesh).
+        data: one of :data:`DATA_KINDS`; ``"frames"`` when ``data_dir`` is set, else ``"people"`` unless
+            given. ``"video"`` uses :class:`~rome_smplx.trainers.datasets.SyntheticVideoDataset` with
+            ``seeds`` ``[start, stop)``, ``frames`` per subject, ``mode`` and ``tracking_noise``.
+        threads: intra-op CPU threads (0: leave torch's default).
     """
 
     profile: str = "official"
@@ -70,6 +84,13 @@ class RomeTrainConfig:
     face_id_weights: Optional[str] = None
     data_dir: Optional[str] = None
     backend: str = "auto"
+    offsets: bool = True
+    data: Optional[str] = None
+    seeds: tuple[int, int] = (10_000, 10_200)
+    frames: int = 16
+    mode: str = "self"
+    tracking_noise: float = 1.0
+    threads: int = 0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -83,7 +104,7 @@ class RomeTrainConfig:
             raise InputError(f"config 'profile': expected one of {PROFILES}, found {self.profile!r}")
         if self.size not in SIZES:
             raise InputError(f"config 'size': expected one of {SIZES}, found {self.size!r}")
-        for name in ("image_size", "batch_size", "steps", "checkpoint_every", "seed"):
+        for name in ("image_size", "batch_size", "steps", "checkpoint_every", "seed", "frames", "threads"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):
                 raise InputError(f"config '{name}': expected an integer, found {v!r}")
@@ -92,6 +113,26 @@ class RomeTrainConfig:
         if self.batch_size < 1 or self.steps < 0 or self.checkpoint_every < 0:
             raise InputError("config: batch_size must be >= 1, steps and checkpoint_every >= 0; found "
                              f"{self.batch_size}, {self.steps}, {self.checkpoint_every}")
+        if not isinstance(self.offsets, bool):
+            raise InputError(f"config 'offsets': expected true or false, found {self.offsets!r}")
+        if self.data is None:
+            self.data = "frames" if self.data_dir is not None else "people"
+        if self.data not in DATA_KINDS:
+            raise InputError(f"config 'data': expected one of {DATA_KINDS}, found {self.data!r}")
+        if self.data == "frames" and self.data_dir is None:
+            raise InputError("config 'data': 'frames' needs 'data_dir' (a frame-pairs folder)")
+        seeds = tuple(self.seeds) if isinstance(self.seeds, (list, tuple)) else None
+        if (seeds is None or len(seeds) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in seeds)
+                or not 0 <= seeds[0] < seeds[1]):
+            raise InputError(f"config 'seeds': expected [start, stop) with 0 <= start < stop, found {self.seeds!r}")
+        self.seeds = (int(seeds[0]), int(seeds[1]))
+        if self.frames < 2 or self.threads < 0:
+            raise InputError(f"config: frames must be >= 2 and threads >= 0, found {self.frames}, {self.threads}")
+        if self.mode not in ("self", "cross"):
+            raise InputError(f"config 'mode': expected 'self' or 'cross', found {self.mode!r}")
+        if isinstance(self.tracking_noise, bool) or not isinstance(self.tracking_noise, (int, float)) or self.tracking_noise < 0:
+            raise InputError(f"config 'tracking_noise': expected a number >= 0, found {self.tracking_noise!r}")
+        self.tracking_noise = float(self.tracking_noise)
         betas = tuple(self.betas) if isinstance(self.betas, (list, tuple)) else None
         if betas is None or len(betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas):
             raise InputError(f"config 'betas': expected two numbers in [0, 1), found {self.betas!r}")
@@ -126,6 +167,7 @@ class RomeTrainConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["betas"] = list(self.betas)
+        d["seeds"] = list(self.seeds)
         return d
 
     @classmethod

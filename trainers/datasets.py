@@ -30,7 +30,7 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
@@ -45,6 +45,7 @@ __all__ = [
     "PARSING_GROUPS",
     "FramePairsDataset",
     "SyntheticPeopleDataset",
+    "SyntheticVideoDataset",
     "collate",
     "landmarks_from_vertices",
     "parsing_to_masks",
@@ -100,7 +101,7 @@ def landmarks_from_vertices(flame, verts: Tensor, head_rot: Tensor) -> Tensor:
     """
     from smplx.lbs import vertices2landmarks
 
-    from rome_smplx.models.flame import contour_bins
+    from rome_smplx.geometry.rotations import contour_bins
 
     b = verts.shape[0]
     rows = contour_bins(head_rot, flame.dynamic_lmk_faces_idx.shape[0])
@@ -253,6 +254,140 @@ class SyntheticPeopleDataset(torch.utils.data.Dataset):
             target_keypoints=d["keypoints"], has_keypoints=torch.tensor(1.0),
         )
         return {k: v.clone() for k, v in item.items()}
+
+
+# ======================================================================================== video world
+def code_items(flame, prefix: str) -> dict[str, Tensor]:
+    """DECA-style code fields (``shape``, ``exp``, ``pose`` axis-angle [global, jaw], ``cam``) of a batch-1
+    :class:`~rome_smplx.types.FlameParams`."""
+    from rome_smplx.geometry.rotations import matrix_to_axis_angle
+
+    pose = torch.cat([matrix_to_axis_angle(flame.global_rot[0]), matrix_to_axis_angle(flame.jaw_rot[0])])
+    return {f"{prefix}_shape": flame.shape[0], f"{prefix}_exp": flame.expression[0], f"{prefix}_pose": pose,
+            f"{prefix}_cam": flame.cam[0]}
+
+
+def frame_item(frame, prefix: str, *, with_targets: bool) -> dict[str, Tensor]:
+    """Dataset-item fields of one :class:`~rome_smplx.assets.synthetic.video.SyntheticFrame`."""
+    from rome_smplx.assets.synthetic.video import SEGMENTATION_LABELS
+
+    item = {f"{prefix}_image": frame.image, f"{prefix}_mask": frame.matte, **code_items(frame.tracked, prefix)}
+    if with_targets:
+        seg = frame.segmentation
+        hair = ((seg == SEGMENTATION_LABELS["face"]) | (seg == SEGMENTATION_LABELS["hair"])).to(torch.float32)
+        item.update(target_hair_mask=hair[None], target_neck_mask=frame.matte, has_parsing=torch.tensor(1.0),
+                    target_keypoints=frame.landmarks, has_keypoints=torch.tensor(1.0))
+    return item
+
+
+class SyntheticVideoDataset(torch.utils.data.Dataset):
+    """Frame pairs of the synthetic video world, rendered on the fly (same items as :class:`FramePairsDataset`).
+
+    Item ``i`` is subject ``seeds[i]`` (:class:`~rome_smplx.assets.synthetic.video.SyntheticSubject`):
+    two distinct frames of its ``frames``-long video, drawn from ``(seed, epoch, i)``.
+
+    * ``mode="self"``: source and target are two frames of the same subject (what a video gives).
+    * ``mode="cross"``: the source is a frame of subject ``seeds[i]``, the driver a frame of another
+      subject of the range; the target is the *true* render of the source identity in the driver's
+      :class:`FrameParams`, and the target codes are the driver's tracked expression/pose/camera
+      (a truth real data never has).
+
+    The FLAME codes are the *tracked* parameters (truth plus DECA-sized noise, scaled by
+    ``tracking_noise``); images, mattes, parsing masks and landmarks are the truth. Extra keys
+    ``source_seed``, ``target_seed`` and ``target_frame`` name what was drawn.
+
+    Randomness is a pure function of ``(seed, epoch, index)``, so items are identical in every worker
+    process and after a resume. Subjects are cached per process (``cache_subjects`` of them, LRU).
+
+    Splits: :data:`rome_smplx.assets.synthetic.video.SPLITS` (train, validation and test ranges never
+    overlap); pass ``seeds=SPLITS["test"]`` or any ``range``.
+
+    Args:
+        assets: :class:`~rome_smplx.assets.Assets` or an asset folder.
+        seeds: subject seeds (a ``range`` or a sequence of ints >= 0, at least 2 for ``cross``).
+        frames: length of each subject's video (>= 2).
+        image_size: side of the rendered frames.
+        mode: ``"self"`` or ``"cross"``.
+        tracking_noise: scale of the tracker noise on the codes (0: true codes).
+        seed: seed of the pair draws.
+    """
+
+    def __init__(self, assets, seeds: Sequence[int] = range(10_000, 10_100), frames: int = 16, image_size: int = 128,
+                 mode: str = "self", tracking_noise: float = 1.0, seed: int = 0, cache_subjects: int = 64) -> None:
+        from collections import OrderedDict
+
+        from rome_smplx.assets import Assets
+
+        self.assets = assets if isinstance(assets, Assets) else Assets.from_dir(assets)
+        self.seeds = [int(s) for s in seeds]
+        if not self.seeds or any(s < 0 for s in self.seeds):
+            raise InputError(f"SyntheticVideoDataset: seeds must be a non-empty range of integers >= 0, found {seeds!r}")
+        if mode not in ("self", "cross"):
+            raise InputError(f"SyntheticVideoDataset: mode must be 'self' or 'cross', found {mode!r}")
+        if mode == "cross" and len(set(self.seeds)) < 2:
+            raise InputError("SyntheticVideoDataset: mode 'cross' needs at least two subjects")
+        if isinstance(frames, bool) or not isinstance(frames, int) or frames < 2:
+            raise InputError(f"SyntheticVideoDataset: frames must be an integer >= 2, found {frames!r}")
+        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 16:
+            raise InputError(f"SyntheticVideoDataset: image_size must be an integer >= 16, found {image_size!r}")
+        if not (isinstance(tracking_noise, (int, float)) and tracking_noise >= 0):
+            raise InputError(f"SyntheticVideoDataset: tracking_noise must be a number >= 0, found {tracking_noise!r}")
+        self.frames, self.image_size, self.mode = frames, image_size, mode
+        self.tracking_noise, self.seed, self.epoch = float(tracking_noise), int(seed), 0
+        self._cache: "OrderedDict[int, Any]" = OrderedDict()
+        self._cache_size = max(1, int(cache_subjects))
+
+    def __len__(self) -> int:
+        return len(self.seeds)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the pair draws of ``epoch``."""
+        self.epoch = int(epoch)
+
+    def subject(self, seed: int):
+        """The (cached) :class:`SyntheticSubject` of ``seed``."""
+        from rome_smplx.assets.synthetic.video import SyntheticSubject
+
+        if seed in self._cache:
+            self._cache.move_to_end(seed)
+            return self._cache[seed]
+        subj = SyntheticSubject.from_seed(seed, self.assets)
+        self._cache[seed] = subj
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return subj
+
+    def draw(self, index: int) -> tuple[int, int, int, int]:
+        """``(source seed, source frame, driver seed, driver frame)`` of item ``index`` this epoch."""
+        g = torch.Generator().manual_seed(_mix_seed(self.seed, self.epoch, index, 7))
+        i, j = torch.randperm(self.frames, generator=g)[:2].tolist()
+        src = self.seeds[index]
+        drv = src
+        if self.mode == "cross":
+            others = [s for s in self.seeds if s != src]
+            drv = others[int(torch.randint(len(others), (1,), generator=g))]
+        return src, i, drv, j
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"SyntheticVideoDataset: index {index} out of range (0..{len(self) - 1})")
+        src_seed, i, drv_seed, j = self.draw(index)
+        subj = self.subject(src_seed)
+        walk = subj.walk(max(i, j) + 1)
+        if self.mode == "self":
+            src, tgt = subj.render([walk[i], walk[j]], self.image_size, tracking_noise=self.tracking_noise,
+                                   frame_ids=[i, j])
+            item = {**frame_item(src, "source", with_targets=False), **frame_item(tgt, "target", with_targets=True)}
+        else:
+            driver = self.subject(drv_seed)
+            drv_frame = driver.walk(j + 1)[j]
+            src = subj.render(walk[i], self.image_size, tracking_noise=self.tracking_noise, frame_ids=[i])
+            tgt = subj.render(drv_frame, self.image_size, tracking_noise=0.0)
+            tracked = driver.tracked_params([drv_frame], self.tracking_noise, frame_ids=[j])
+            item = {**frame_item(src, "source", with_targets=False), **frame_item(tgt, "target", with_targets=True),
+                    **code_items(tracked, "target")}
+        item.update(source_seed=torch.tensor(src_seed), target_seed=torch.tensor(drv_seed), target_frame=torch.tensor(j))
+        return {k: v.contiguous() for k, v in item.items()}
 
 
 # ======================================================================================== folders

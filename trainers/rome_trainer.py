@@ -45,7 +45,7 @@ from rome_smplx.errors import CheckpointError, InputError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CHECKPOINT_FORMAT", "RomeTrainer", "build_dataset", "train_from_config"]
+__all__ = ["CHECKPOINT_FORMAT", "RomeTrainer", "build_dataset", "latest_checkpoint", "train_from_config"]
 
 CHECKPOINT_FORMAT = "rome_smplx.rome_trainer"
 _GEN_MODULES = ("autoencoder", "mesh_deformer", "mlp_deformer", "unet", "unet_seg")
@@ -130,7 +130,8 @@ class RomeTrainer:
         self.weights = dict(config.loss_weights)
         self._build_losses()
         nets = self.head.networks
-        self.gen_params = [p for m in _GEN_MODULES if getattr(nets, m) is not None for p in getattr(nets, m).parameters()]
+        modules = [m for m in _GEN_MODULES if config.offsets or m not in ("mesh_deformer", "mlp_deformer")]
+        self.gen_params = [p for m in modules if getattr(nets, m) is not None for p in getattr(nets, m).parameters()]
         self.dis_params = list(nets.discriminator.parameters())
         self.opt_g = torch.optim.Adam(self.gen_params, lr=config.lr_g, betas=config.betas)
         self.opt_d = torch.optim.Adam(self.dis_params, lr=config.lr_d, betas=config.betas)
@@ -203,7 +204,10 @@ class RomeTrainer:
         params = FlameParams(shape=src.shape, expression=tgt.expression, global_rot=tgt.global_rot,
                              jaw_rot=tgt.jaw_rot, cam=tgt.cam)
         out = head.flame(params)
-        offsets, _ = head.full_offsets(texture, out.vertices)
+        if self.config.offsets:
+            offsets, _ = head.full_offsets(texture, out.vertices)
+        else:
+            offsets = torch.zeros_like(out.vertices)
         verts = out.vertices + offsets
         root = out.joints[:, 0]
         ndc = rome_project(verts, params.cam, root, params.global_rot)
@@ -229,6 +233,12 @@ class RomeTrainer:
         out: dict[str, Tensor] = {}
         if w["perceptual"] > 0:
             out["perceptual"] = w["perceptual"] * self.perceptual(pred, target)
+        if w["l1"] > 0:
+            out["l1"] = w["l1"] * (pred - target).abs().mean()
+        if w["ssim"] > 0:
+            from rome_smplx.metrics.image import ssim
+
+            out["ssim"] = w["ssim"] * (1.0 - ssim(pred, target)).mean()
         has_kp = b["has_keypoints"].to(pred.dtype)
         if w["gaze"] > 0 and bool(has_kp.any()):
             eyes = L.eye_masks_from_keypoints(b["target_keypoints"], (S, S)) * has_kp.view(-1, 1, 1, 1)
@@ -269,7 +279,7 @@ class RomeTrainer:
                 pts[i, : int(counts[i])] = ndc[i, visible[i], :2]
             tgt_pts, tgt_len = L.mask_points(b["target_mask"], counts.cpu(), generator)
             out["chamfer"] = w["chamfer"] * L.chamfer_2d(pts, tgt_pts, counts, tgt_len)
-        if w["laplacian"] > 0:
+        if w["laplacian"] > 0 and self.config.offsets:
             out["laplacian"] = w["laplacian"] * self.laplacian(fw["offsets"])
         if w["keypoints"] > 0 and bool(has_kp.any()):
             p = fw["params"]
@@ -435,12 +445,27 @@ class RomeTrainer:
         return cls(config, assets).resume(path)
 
 
-def build_dataset(config: RomeTrainConfig, assets_dir: str | os.PathLike):
-    """The run's dataset: :class:`FramePairsDataset` on ``config.data_dir``, else the synthetic people."""
-    from rome_smplx.trainers.datasets import FramePairsDataset, SyntheticPeopleDataset
+def latest_checkpoint(output_dir: str | os.PathLike) -> Optional[Path]:
+    """The newest complete ``step_NNNNNNN`` checkpoint folder in ``output_dir`` (``None`` if none)."""
+    root = Path(output_dir)
+    if not root.is_dir():
+        return None
+    done = [p for p in root.glob("step_*") if p.is_dir() and (p / "state.json").is_file()]
+    return max(done, key=lambda p: p.name) if done else None
 
-    if config.data_dir is not None:
+
+def build_dataset(config: RomeTrainConfig, assets_dir: str | os.PathLike):
+    """The run's dataset (``config.data``): :class:`FramePairsDataset` on ``config.data_dir``, the
+    synthetic video world on the seed range ``config.seeds``, or the synthetic people."""
+    from rome_smplx.trainers.datasets import FramePairsDataset, SyntheticPeopleDataset, SyntheticVideoDataset
+
+    if config.data == "frames":
         return FramePairsDataset(config.data_dir, image_size=config.image_size, seed=config.seed)
+    if config.data == "video":
+        seeds = range(*config.seeds)
+        return SyntheticVideoDataset(assets_dir, seeds=seeds, frames=config.frames, image_size=config.image_size,
+                                     mode=config.mode, tracking_noise=config.tracking_noise, seed=config.seed,
+                                     cache_subjects=len(seeds))
     return SyntheticPeopleDataset(assets_dir, image_size=config.image_size)
 
 
@@ -454,7 +479,13 @@ def train_from_config(
     from rome_smplx.assets import Assets
 
     assets = Assets.from_dir(assets_dir) if assets_dir is not None else Assets.discover()
+    if config.threads:
+        torch.set_num_threads(config.threads)
     trainer = RomeTrainer(config, assets)
+    if resume == "latest":
+        resume = latest_checkpoint(config.output_dir)
+        if resume is None:
+            logger.info("no checkpoint in %s yet: starting from step 0", config.output_dir)
     if resume is not None:
         trainer.resume(resume)
     trainer.fit(build_dataset(config, assets.root), config.steps)

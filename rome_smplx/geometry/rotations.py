@@ -25,7 +25,30 @@ from torch import Tensor
 
 from rome_smplx.errors import InputError
 
+
+def contour_bins(rot: Tensor, num_bins: int) -> Tensor:
+    """Row of the dynamic contour table for each head rotation (smplx / DECA binning).
+
+    Args:
+        rot: ``(B, 3, 3)`` head rotation (global times neck).
+        num_bins: rows of the table (79 = yaw -39..39 degrees; rows 0..39 for yaw <= 0 in the
+            smplx sign convention, rows 40..78 for the mirrored side).
+
+    Returns:
+        ``(B,)`` int64 row indices.
+    """
+    half = (num_bins - 1) // 2
+    sy = torch.sqrt(rot[:, 0, 0] ** 2 + rot[:, 1, 0] ** 2)
+    yaw = torch.atan2(-rot[:, 2, 0], sy)
+    angle = torch.round(torch.clamp(-yaw * 180.0 / torch.pi, max=half)).to(torch.long)
+    neg = angle < 0
+    below = angle < -half
+    neg_vals = torch.where(below, torch.full_like(angle, 2 * half), half - angle)
+    return torch.where(neg, neg_vals, angle)
+
+
 __all__ = [
+    "contour_bins",
     "MIRROR_YZ",
     "axis_angle_to_matrix",
     "axis_angle_to_quaternion",

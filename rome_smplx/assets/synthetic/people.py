@@ -103,6 +103,35 @@ def _flame_vertices(head, shape: np.ndarray, expression: np.ndarray, jaw: np.nda
     return v[0].numpy(), j[0].numpy()
 
 
+def draw_body(rng: np.random.Generator, shape: np.ndarray, head_rot: np.ndarray) -> dict[str, np.ndarray]:
+    """An SMPL-X body consistent with a FLAME head: its head betas equal ``shape`` and its head joint
+    carries ``head_rot``; arms down, slightly bent elbows and knees, relaxed hands.
+
+    Returns numpy arrays (y-up): ``betas (200,)``, ``body_pose (21, 3, 3)``, ``left_hand_pose`` /
+    ``right_hand_pose (15, 3, 3)``, ``cam (3,)`` (weak perspective, PIXIE's with ``-ty``).
+    """
+    from rome_smplx.assets.synthetic.body import HEAD_SHAPE_START
+
+    betas = np.zeros(PIXIE_NUM_BETAS)
+    betas[:10] = rng.normal(0, 0.8, 10)
+    betas[HEAD_SHAPE_START:HEAD_SHAPE_START + DECA_NUM_SHAPE] = shape
+    pose = np.repeat(np.eye(3)[None], 21, 0)
+    ang = lambda m, s_: rng.normal(m, s_)
+    pose[15] = _rotvec([0, 0, -ang(1.2, 0.08)])  # left shoulder: arm down
+    pose[16] = _rotvec([0, 0, ang(1.2, 0.08)])  # right shoulder
+    pose[17] = _rotvec([0, -abs(ang(0.25, 0.1)), 0])  # left elbow, forward
+    pose[18] = _rotvec([0, abs(ang(0.25, 0.1)), 0])  # right elbow
+    pose[0] = _rotvec([ang(-0.05, 0.03), 0, 0.02])  # left hip
+    pose[1] = _rotvec([ang(-0.05, 0.03), 0, -0.02])  # right hip
+    pose[3] = _rotvec([abs(ang(0.08, 0.04)), 0, 0])  # left knee
+    pose[4] = _rotvec([abs(ang(0.08, 0.04)), 0, 0])  # right knee
+    pose[14] = head_rot  # head joint: the FLAME global rotation
+    lh = np.stack([_rotvec([0, 0, -abs(ang(0.3, 0.1))]) for _ in range(15)])
+    rh = np.stack([_rotvec([0, 0, abs(ang(0.3, 0.1))]) for _ in range(15)])
+    body_cam = np.array([1.05 * np.exp(rng.normal(0, 0.03)), rng.normal(0, 0.02), 0.08 + rng.normal(0, 0.02)])
+    return {"betas": betas, "body_pose": pose, "left_hand_pose": lh, "right_hand_pose": rh, "cam": body_cam}
+
+
 def make_person(head, rome, index: int, seed: int = 0) -> SyntheticPerson:
     """Draw person ``index`` of the set seeded by ``seed``.
 
@@ -115,8 +144,6 @@ def make_person(head, rome, index: int, seed: int = 0) -> SyntheticPerson:
     Returns:
         :class:`SyntheticPerson`.
     """
-    from rome_smplx.assets.synthetic.body import HEAD_SHAPE_START
-
     if index < 0:
         raise InputError(f"make_person: index must be >= 0, found {index}")
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(index), 0x9E0]))
@@ -146,31 +173,16 @@ def make_person(head, rome, index: int, seed: int = 0) -> SyntheticPerson:
     s = float(5.2 * np.exp(rng.normal(0, 0.05)))
     cam = np.array([s, -cx + rng.normal(0, 0.005), 0.12 / s - cy + rng.normal(0, 0.005)])
     # ---- body: consistent with the head
-    betas = np.zeros(PIXIE_NUM_BETAS)
-    betas[:10] = rng.normal(0, 0.8, 10)
-    betas[HEAD_SHAPE_START:HEAD_SHAPE_START + DECA_NUM_SHAPE] = shape
-    pose = np.repeat(np.eye(3)[None], 21, 0)
-    ang = lambda m, s_: rng.normal(m, s_)
-    pose[15] = _rotvec([0, 0, -ang(1.2, 0.08)])  # left shoulder: arm down
-    pose[16] = _rotvec([0, 0, ang(1.2, 0.08)])  # right shoulder
-    pose[17] = _rotvec([0, -abs(ang(0.25, 0.1)), 0])  # left elbow, forward
-    pose[18] = _rotvec([0, abs(ang(0.25, 0.1)), 0])  # right elbow
-    pose[0] = _rotvec([ang(-0.05, 0.03), 0, 0.02])  # left hip
-    pose[1] = _rotvec([ang(-0.05, 0.03), 0, -0.02])  # right hip
-    pose[3] = _rotvec([abs(ang(0.08, 0.04)), 0, 0])  # left knee
-    pose[4] = _rotvec([abs(ang(0.08, 0.04)), 0, 0])  # right knee
-    pose[14] = g_rot  # head joint: the FLAME global rotation
-    lh = np.stack([_rotvec([0, 0, -abs(ang(0.3, 0.1))]) for _ in range(15)])
-    rh = np.stack([_rotvec([0, 0, abs(ang(0.3, 0.1))]) for _ in range(15)])
-    body_cam = np.array([1.05 * np.exp(rng.normal(0, 0.03)), rng.normal(0, 0.02), 0.08 + rng.normal(0, 0.02)])
+    body = draw_body(rng, shape, g_rot)
     # ---- colours
     skin = np.clip(_SKIN_TONES[rng.integers(len(_SKIN_TONES))] + rng.normal(0, 0.02, 3), 0, 1)
     hair = np.clip(_HAIR_COLOURS[rng.integers(len(_HAIR_COLOURS))] + rng.normal(0, 0.02, 3), 0, 1)
     colors = _vertex_colors(head, rome, skin, hair, offsets)
     return SyntheticPerson(
         flame_shape=shape, flame_expression=expr, flame_global_rot=g_rot, flame_jaw_rot=jaw, deca_cam=cam,
-        betas=betas, expression=expr.copy(), global_orient=np.eye(3), body_pose=pose, jaw_pose=jaw.copy(),
-        left_hand_pose=lh, right_hand_pose=rh, body_cam=body_cam, hair_coeffs=coeffs, offsets=offsets,
+        betas=body["betas"], expression=expr.copy(), global_orient=np.eye(3), body_pose=body["body_pose"],
+        jaw_pose=jaw.copy(), left_hand_pose=body["left_hand_pose"], right_hand_pose=body["right_hand_pose"],
+        body_cam=body["cam"], hair_coeffs=coeffs, offsets=offsets,
         vertices=verts, root_joint=j[0], vertex_colors=colors, skin_rgb=skin, hair_rgb=hair,
     )
 
@@ -294,4 +306,4 @@ def write_person(head, rome, person: SyntheticPerson, folder, name: str) -> Path
     return folder
 
 
-__all__ = ["PHOTO_SIZE", "SyntheticPerson", "make_person", "render_person", "write_person"]
+__all__ = ["PHOTO_SIZE", "SyntheticPerson", "draw_body", "make_person", "render_person", "write_person"]
