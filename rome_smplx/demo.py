@@ -1,5 +1,6 @@
-"""The full-body demo: a synthetic person's photo -> ROME head -> hair merged onto the PIXIE body ->
-neural head renders, shaded previews, a short animation and exported meshes.
+"""The full-body demo: a synthetic person's photo -> ROME head -> head merged onto the PIXIE body ->
+neural renders of the head and of the whole avatar, a turntable, shaded previews, a short animation and
+exported meshes.
 
 Runs on the embedded synthetic stand-ins (``Assets.discover()``) with no downloads; with a real asset
 folder (and real weights) the same steps give real results. Reachable as ``rome-smplx demo --out DIR``
@@ -27,15 +28,20 @@ __all__ = ["run_full_body_demo"]
 
 def _wave(params, t: float):
     """A motion frame: both arms lowered from the T-pose and the right forearm waving."""
+    from smplx.joint_names import JOINT_NAMES
+
     from rome_smplx.geometry.rotations import axis_angle_to_matrix
     from rome_smplx.types import SmplxParams
 
     body = params.body_pose.clone()
     dt = body.dtype
-    # SMPL-X body joints are 1..21 -> body_pose index j-1: shoulders 16/17, elbows 18/19.
-    body[:, 15] = axis_angle_to_matrix(torch.tensor([[0.0, 0.0, -1.1]], dtype=dt))
-    body[:, 16] = axis_angle_to_matrix(torch.tensor([[0.0, 0.0, 0.9 - 0.4 * math.sin(t)]], dtype=dt))
-    body[:, 18] = axis_angle_to_matrix(torch.tensor([[0.0, -1.2 - 0.5 * math.sin(2 * t), 0.0]], dtype=dt))
+
+    def rot(name: str, axis_angle: list[float]) -> None:  # body_pose holds joints 1..21
+        body[:, JOINT_NAMES.index(name) - 1] = axis_angle_to_matrix(torch.tensor([axis_angle], dtype=dt))
+
+    rot("left_shoulder", [0.0, 0.0, -1.1])
+    rot("right_shoulder", [0.0, 0.0, 0.9 - 0.4 * math.sin(t)])
+    rot("right_elbow", [0.0, -1.2 - 0.5 * math.sin(2 * t), 0.0])
     return SmplxParams(
         betas=params.betas, expression=params.expression, global_orient=params.global_orient, body_pose=body,
         jaw_pose=params.jaw_pose, left_hand_pose=params.left_hand_pose, right_hand_pose=params.right_hand_pose,
@@ -50,12 +56,16 @@ def run_full_body_demo(
     variant: str = "linear",
     frames: int = 4,
     image_size: int = 256,
+    render_size: int = 384,
+    turntable_frames: int = 12,
 ) -> Path:
     """Run the demo and write its outputs to ``out`` (atomically: all or nothing).
 
-    Outputs: ``head_source.png``, ``head_render_{i}.png`` (neural renders at three targets),
-    ``avatar.glb`` / ``avatar.obj`` (merged rest pose), ``preview_front.png``, ``preview_side.png``,
-    ``animation.png`` and ``motion/frame_NNN.ply`` (a short wave), ``summary.json``.
+    Outputs: ``head_source.png``, ``head_render_{i}.png`` (neural head renders at three targets),
+    ``neural_render.png`` (the whole avatar through the deferred neural renderer, front and
+    three-quarter), ``turntable.gif`` (the same, turning), ``avatar.glb`` / ``avatar.obj`` (merged rest
+    pose), ``preview_front.png``, ``preview_side.png``, ``animation.png`` and ``motion/frame_NNN.ply``
+    (a short wave), ``summary.json``.
 
     Args:
         out: output folder (replaced as a whole when the run succeeds).
@@ -63,18 +73,22 @@ def run_full_body_demo(
         person: index of the synthetic person (``people/person_NNN``) to use.
         variant: ``"linear"`` (default, the distilled model) or ``"full"``.
         frames: number of animation frames.
-        image_size: neural render resolution.
+        image_size: resolution of the head network (and of the head renders).
+        render_size: side of each full-body neural render.
+        turntable_frames: views in the turntable.
 
     Returns:
         The output folder.
     """
+    from PIL import Image
     from tqdm.auto import tqdm
 
     import rome_smplx as rs
-    from rome_smplx.avatar.merge import PART_COLORS, merge
+    from rome_smplx.avatar.merge import PART_BODY, PART_COLORS, PART_HAIR, merge
     from rome_smplx.bridges import deca, pixie
     from rome_smplx.geometry.rotations import axis_angle_to_matrix
-    from rome_smplx.io.images import load_image, load_mask, save_image
+    from rome_smplx.io.images import load_image, load_mask, save_image, to_numpy
+    from rome_smplx.render.full_body import OrthographicCamera
     from rome_smplx.render.preview import front_camera, render_preview
     from rome_smplx.types import FlameParams
 
@@ -87,7 +101,7 @@ def run_full_body_demo(
             path=folder,
         )
     timings: dict[str, float] = {}
-    steps = tqdm(total=6, desc="demo", unit="step", disable=None)
+    steps = tqdm(total=7, desc="demo", unit="step", disable=None)
 
     def step(name: str, start: float) -> float:
         timings[name] = round(time.perf_counter() - start, 3)
@@ -116,11 +130,24 @@ def run_full_body_demo(
             global_rot=turn @ flame.global_rot, jaw_rot=jaw, cam=flame.cam.expand(3, -1),
         )
         renders = head.render(recon, targets)
-        t = step("neural render", t)
+        t = step("neural head render", t)
 
-        avatar = merge(recon, body, assets, flame_model=head.flame)
+        avatar = merge(recon, body, assets, flame_model=head.flame, renderer=head)
         t = step("merge", t)
-        colors = torch.as_tensor(PART_COLORS, dtype=avatar.vertices.dtype)[avatar.parts]
+        # the whole avatar through the neural renderer, framed on the upper body, driven by the photo's face
+        faced = avatar.pose(avatar.params, flame=flame)
+        y = faced.vertices[0, :, 1]
+        chin_level = float(y[avatar.parts[0] != PART_BODY].min())
+        upper = faced.vertices[:, y > chin_level - 0.25]  # head, shoulders and chest
+
+        def view(side: float):
+            cam = OrthographicCamera.framing(upper, side=side, margin=1.15)
+            return faced.render(cam, "neural", image_size=render_size).image
+
+        neural = torch.cat([view(0.0), view(math.radians(40))], dim=3)
+        turntable = [view(2 * math.pi * i / max(turntable_frames, 1)) for i in range(turntable_frames)]
+        t = step("neural full-body render", t)
+        colors = torch.as_tensor(PART_COLORS, dtype=avatar.vertices.dtype)[avatar.parts[0]]
         rest = avatar.vertices
         front = render_preview(rest, avatar.faces, colors, image_size=512)
         side = render_preview(rest, avatar.faces, colors, front_camera(rest, side=math.radians(60)), image_size=512)
@@ -133,6 +160,9 @@ def run_full_body_demo(
         save_image(tmp / "head_source.png", recon.source_image)
         for i in range(renders.batch_size):
             save_image(tmp / f"head_render_{i}.png", renders.composite[i : i + 1])
+        save_image(tmp / "neural_render.png", neural)
+        gif = [Image.fromarray(to_numpy(im)) for im in turntable]
+        gif[0].save(tmp / "turntable.gif", save_all=True, append_images=gif[1:], duration=120, loop=0)
         save_image(tmp / "preview_front.png", front)
         save_image(tmp / "preview_side.png", side)
         save_image(tmp / "animation.png", torch.cat(strip, dim=3))
@@ -148,8 +178,9 @@ def run_full_body_demo(
             "person": person,
             "head_vertices": int(head.flame.num_vertices),
             "body_vertices": int(avatar.vertices.shape[1]),
-            "hair_vertices": int((avatar.parts == 2).sum()),
-            "merge_scale": float(avatar.similarity[0]),
+            "hair_vertices": int((avatar.parts == PART_HAIR).sum()),
+            "neck_hair_vertices": int((avatar.hair_weights >= 0.5).sum()),
+            "merge_scale": float(avatar.similarity.scale[0]),
             "timings_s": timings,
             "total_s": round(time.perf_counter() - t0, 3),
         }
@@ -163,4 +194,3 @@ def run_full_body_demo(
         )
     logger.info("demo written to %s in %.1f s", out, time.perf_counter() - t0)
     return Path(out)
-

@@ -242,7 +242,7 @@ def reconstruct_photo(
             recon = head.reconstruct(aligned.image, aligned.mask, flame)
         t = step("reconstruct", t)
         with torch.no_grad():
-            avatar = merge(recon, body.to(head.faces.device), assets, flame_model=head.flame)
+            avatar = merge(recon, body.to(head.faces.device), assets, flame_model=head.flame, renderer=head)
         step("merge", t)
         bar.update()
     finally:
@@ -306,6 +306,7 @@ def write_avatar(result: PhotoAvatar, out: PathLike, *, render_dir: PathLike | N
     Returns:
         The mesh path.
     """
+    from rome_smplx.avatar.merge import PART_HAIR
     from rome_smplx.io.images import save_image
     from rome_smplx.render.preview import front_camera, render_preview
 
@@ -324,8 +325,8 @@ def write_avatar(result: PhotoAvatar, out: PathLike, *, render_dir: PathLike | N
         "flame_source": result.flame_source,
         "landmark_fit_error_px": None if result.fit is None else round(float(result.fit.error_px[0]), 4),
         "body_vertices": int(av.vertices.shape[1]),
-        "hair_vertices": int((av.template_offsets.abs().sum(-1) > 0).sum()),
-        "merge_scale": float(av.similarity[0]),
+        "hair_vertices": int((av.parts == PART_HAIR).sum()),
+        "merge_scale": float(av.similarity.scale[0]),
         "synthetic_assets": bool(result.assets.is_synthetic),
         "timings_s": result.timings,
     }

@@ -266,4 +266,92 @@ class RenderOutput(_TensorDataclass):
     _batch_field = "image"
 
 
-__all__ = ["FlameParams", "SmplxParams", "HeadReconstruction", "RenderOutput"]
+@dataclass
+class Similarity(_TensorDataclass):
+    """A batch of similarity transforms ``x -> scale * rotation @ x + translation``.
+
+    Attributes:
+        scale: ``(B,)`` positive scale factors.
+        rotation: ``(B, 3, 3)`` proper rotations.
+        translation: ``(B, 3)``.
+
+    >>> sim = Similarity(torch.tensor([2.0]), torch.eye(3)[None], torch.tensor([[0.0, 1.0, 0.0]]))
+    >>> sim.apply(torch.zeros(1, 1, 3)).tolist()
+    [[[0.0, 1.0, 0.0]]]
+    >>> sim.inverse().apply(sim.apply(torch.ones(1, 1, 3))).tolist()
+    [[[1.0, 1.0, 1.0]]]
+    """
+
+    scale: Tensor
+    rotation: Tensor
+    translation: Tensor
+
+    def __post_init__(self) -> None:
+        _check("scale", self.scale, (None,), "Similarity")
+        b = self.scale.shape[0]
+        _check("rotation", self.rotation, (b, 3, 3), "Similarity")
+        _check("translation", self.translation, (b, 3), "Similarity")
+        if bool((self.scale <= 0).any()):
+            raise InputError(f"Similarity.scale: expected positive values, found min {float(self.scale.min()):.4g}")
+
+    _batch_field = "scale"
+
+    @classmethod
+    def identity(cls, batch: int = 1, *, dtype: torch.dtype = torch.float32, device=None) -> "Similarity":
+        """``batch`` identity transforms."""
+        return cls(torch.ones(batch, dtype=dtype, device=device), _eye(batch, like=torch.zeros(1, dtype=dtype, device=device)),
+                   torch.zeros(batch, 3, dtype=dtype, device=device))
+
+    def apply(self, points: Tensor) -> Tensor:
+        """Transform points ``(B, N, 3) -> (B, N, 3)``."""
+        return self.apply_vectors(points) + self.translation[:, None, :]
+
+    def apply_vectors(self, vectors: Tensor) -> Tensor:
+        """Scale and rotate vectors (offsets, displacements) ``(B, N, 3) -> (B, N, 3)``; no translation."""
+        _check("vectors", vectors, (self.batch_size, None, 3), "Similarity.apply")
+        return self.scale[:, None, None] * torch.matmul(vectors, self.rotation.transpose(-1, -2))
+
+    def rotate(self, directions: Tensor) -> Tensor:
+        """Rotate directions (normals) ``(B, N, 3) -> (B, N, 3)``; no scale, no translation."""
+        _check("directions", directions, (self.batch_size, None, 3), "Similarity.rotate")
+        return torch.matmul(directions, self.rotation.transpose(-1, -2))
+
+    def inverse(self) -> "Similarity":
+        """The inverse transforms."""
+        rt = self.rotation.transpose(-1, -2)
+        inv_s = 1.0 / self.scale
+        t = -inv_s[:, None] * torch.matmul(rt, self.translation[..., None])[..., 0]
+        return Similarity(inv_s, rt, t)
+
+
+@dataclass
+class FullBodyRender(_TensorDataclass):
+    """Result of rendering full-body avatars.
+
+    Attributes:
+        image: ``(B, 3, H, W)`` RGB in ``[0, 1]`` composited on the background.
+        mask: ``(B, 1, H, W)`` coverage of the avatar (mesh silhouette, widened by the head network's mask).
+        depth: ``(B, 1, H, W)`` depth of the nearest face (``inf`` on the background).
+        part_faces: ``(B, 1, H, W)`` int64: 1 where the nearest face is a head face, 0 on body faces,
+            -1 on the background.
+        head_image: ``(B, 3, H, W)`` the head network's RGB pasted back from its crop, or ``None``.
+        head_alpha: ``(B, 1, H, W)`` the weight the head image got in the composite, or ``None``.
+        head_crop: ``(B, 4)`` the crop in output NDC ``[cx, cy, hx, hy]`` (centre and half sizes), or ``None``.
+        crop_image: ``(B, 3, S, S)`` the head network's output at its own resolution, or ``None``.
+        crop_mask: ``(B, 1, S, S)`` its mask, or ``None``.
+    """
+
+    image: Tensor
+    mask: Tensor
+    depth: Tensor
+    part_faces: Tensor
+    head_image: Optional[Tensor] = None
+    head_alpha: Optional[Tensor] = None
+    head_crop: Optional[Tensor] = None
+    crop_image: Optional[Tensor] = None
+    crop_mask: Optional[Tensor] = None
+
+    _batch_field = "image"
+
+
+__all__ = ["FlameParams", "SmplxParams", "HeadReconstruction", "RenderOutput", "Similarity", "FullBodyRender"]

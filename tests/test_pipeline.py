@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from rome_smplx.bridges import deca, pixie
 
 import rome_smplx.pipeline as pl
-from rome_smplx.avatar.merge import PART_HAIR
+from rome_smplx.avatar.merge import PART_BODY, PART_HAIR
 from rome_smplx.cli import main
 from rome_smplx.errors import BackendError
 
@@ -89,10 +89,11 @@ def test_fit_matches_the_detected_landmarks_on_the_aligned_crop(fitted):
 def test_avatar_has_smplx_counts_and_hair_only_on_the_scalp(fitted):
     av = fitted.avatar
     V = fitted.assets.num_smplx_vertices
-    assert av.vertices.shape == (1, V, 3) and av.template_offsets.shape == (V, 3)
-    moved = av.template_offsets.abs().sum(-1) > 0
+    assert av.vertices.shape == (1, V, 3) and av.offsets.shape == (1, V, 3)
+    moved = av.offsets[0].abs().sum(-1) > 0
     assert int(moved.sum()) > 0
-    assert bool((av.parts[moved] == PART_HAIR).all())
+    # only head vertices move: the hair, and the neck's faded reshaping
+    assert bool((av.parts[0, moved] != PART_BODY).all()) and int((av.parts[0, moved] == PART_HAIR).sum()) > 0
     # The head reconstruction is ROME's linear variant on the aligned crop.
     assert fitted.recon.hair_coeffs is not None and fitted.recon.source_image.shape[-1] == 256
 
@@ -107,7 +108,7 @@ def test_deca_codes_skip_the_fit_and_give_the_same_avatar(fitted, files, deca_fi
     torch.testing.assert_close(recon.flame.shape, fitted.fit.flame.shape)
     torch.testing.assert_close(recon.flame.global_rot, fitted.fit.flame.global_rot, atol=1e-5, rtol=0)
     # Same crop -> same hair coefficients; same identity -> same merge: the avatars agree.
-    torch.testing.assert_close(avatar.template_offsets, fitted.avatar.template_offsets, atol=1e-5, rtol=0)
+    torch.testing.assert_close(avatar.offsets, fitted.avatar.offsets, atol=1e-5, rtol=0)
     torch.testing.assert_close(avatar.vertices, fitted.avatar.vertices, atol=1e-5, rtol=0)
 
 
@@ -127,8 +128,9 @@ def test_cli_avatar_writes_the_glb_and_renders(fitted, files, deca_file, tmp_pat
     # Against the plain SMPL-X body in the same pose: only hair vertices moved.
     plain = SmplxModel.from_assets(fitted.assets)(fitted.avatar.params).vertices[0].numpy()
     delta = np.linalg.norm(np.asarray(mesh.vertices) - plain, axis=1)
-    hair = (fitted.avatar.parts == PART_HAIR).numpy()
-    assert delta[hair].max() > 1e-3 and delta[~hair].max() < 1e-4
+    hair = (fitted.avatar.parts[0] == PART_HAIR).numpy()
+    body = (fitted.avatar.parts[0] == PART_BODY).numpy()
+    assert delta[hair].max() > 1e-3 and delta[body].max() < 1e-4
     names = {p.name for p in renders.iterdir()}
     assert {"head_render.png", "preview_front.png", "preview_side.png", "source_aligned.png", "summary.json"} <= names
     summary = json.loads((renders / "summary.json").read_text())
