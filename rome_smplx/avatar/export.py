@@ -7,15 +7,21 @@ one skin, ``JOINTS_0``/``WEIGHTS_0`` with the 4 largest weights renormalised, y-
 
 Morph targets (``morphs``):
 
-* ``"expression"``: SMPL-X's expression directions, ``expression_000`` ... (the first
-  ``num_expression``), weighted by the expression coefficients (the static pose's by default, the
-  motion's per frame).
+* ``"expression"``: SMPL-X's expression directions, ``expression_000_pos`` / ``expression_000_neg``
+  ... (the first ``num_expression``), weighted by the expression coefficients (the static pose's by
+  default, the motion's per frame).
 * ``"jaw"``: ``jaw_open``, the rest-pose offsets of opening the jaw by :data:`JAW_OPEN_ANGLE`
   (with its pose correctives), for viewers that drive faces by morphs only; the skeleton's ``jaw``
   joint animates the jaw in the motion.
 * pose correctives (``correctives=True``, with a motion or a non-rest static pose): the corrective
   offsets of every animated frame and of the static pose, stored as a few principal morph targets
   ``pose_corrective_00`` ... with per-frame weights (:func:`rome_smplx.io.gltf.bake_pose_correctives`).
+
+Every morph weight in the file lies in [0, 1]: a signed coefficient ``w`` drives a ``_pos`` target by
+``max(w, 0) / c`` and a ``_neg`` target (the negated offsets) by ``max(-w, 0) / c``, the targets scaled by
+``c = max(1, max |w|)`` (``mesh.extras.targetScales``), because viewers clamp weights: Blender's glTF
+importer sets a shape key's slider range from the first keyframe only, Unity clamps blend shapes to
+0-100 %.
 
 What a plain viewer cannot reproduce is listed in the file (``asset.extras.not_reproduced``) and in
 :class:`ExportReport`, with the size of each effect.
@@ -176,6 +182,35 @@ def _load_motion(motion):
     raise InputError(f"motion: expected a Motion, a motion file or None, found {type(motion).__name__}")
 
 
+def _one_sided(names: list[str], offsets: list[np.ndarray], w0: np.ndarray, wt: np.ndarray, both: list[bool]):
+    """Morph targets whose weights stay in [0, 1], for viewers that clamp them (Blender's importer sets each
+    shape key's slider range from the first keyframe only; Unity clamps blend shapes to 0-100 %).
+
+    A signed channel ``w * d`` becomes ``name_pos`` (``c d``, weight ``max(w, 0) / c``) and ``name_neg``
+    (``-c d``, weight ``max(-w, 0) / c``) with ``c = max(1, max |w|)``; a side is kept when it is used or
+    ``both`` asks for it (expressions: a user may drive either sign). Returns
+    ``(targets {name: offsets}, w0 (M',), wt (T, M'), scales {name: c})``.
+    """
+    out, w0_out, wt_out, scales = {}, [], [], {}
+    for k, (name, d) in enumerate(zip(names, offsets)):
+        w = np.concatenate([w0[k:k + 1], wt[:, k]])
+        c = float(max(1.0, np.abs(w).max(initial=0.0)))
+        if (w >= 0).all() and not both[k]:
+            out[name] = c * d
+            w0_out.append(w0[k] / c)
+            wt_out.append(wt[:, k] / c)
+            scales[name] = c
+            continue
+        for suffix, sign in (("_pos", 1.0), ("_neg", -1.0)):
+            if both[k] or (sign * w > 0).any():
+                out[name + suffix] = sign * c * d
+                w0_out.append(max(sign * w0[k], 0.0) / c)
+                wt_out.append(np.maximum(sign * wt[:, k], 0.0) / c)
+                scales[name + suffix] = c
+    wt_arr = np.stack(wt_out, 1) if wt_out else np.zeros((wt.shape[0], 0))
+    return out, np.asarray(w0_out), wt_arr, scales
+
+
 def export_rigged(
     path: str | os.PathLike,
     rig: RigInput,
@@ -304,18 +339,25 @@ def export_rigged(
             f"joints regressed with the expression: SMPL-X moves the jaw and eye joints with the expression, glTF "
             f"joints stay put (largest vertex error {ejoint * 1000:.3f} mm with the expressions used)")
 
+    names = list(targets)
+    W0 = np.asarray(weights0, np.float64)
+    WT = np.concatenate(frame_w, axis=1) if frame_w else np.zeros((T, 0))
+    targets, W0, WT, scales = _one_sided(names, [targets[n] for n in names], W0, WT,
+                                         both=[n.startswith("expression_") for n in names])
+
     mesh = gltf.GltfMesh(
         vertices=rig.template, faces=rig.faces, uvs=rig.uvs if texture is not None else None,
         uv_faces=rig.uv_faces if texture is not None else None, texture=texture,
         colors=colors if texture is None else None, morph_targets=targets,
-        morph_weights=np.asarray(weights0) if targets else None, name=name,
+        morph_weights=W0 if targets else None, name=name,
+        extras={"targetScales": scales} if targets else {},
     )
     skel = gltf.GltfSkeleton(names=list(rig.joint_names), parents=rig.parents, joints=rig.joints,
                              weights=rig.weights, pose=static, translation=static_tr)
     anim = None
     if T:
         tr = _np(motion.params.transl) if motion.params.transl is not None else np.zeros((T, 3))
-        mw = np.concatenate(frame_w, axis=1) if frame_w else None
+        mw = WT if targets else None
         anim = gltf.GltfAnimation(rotations=frames, translation=tr, morph_weights=mw,
                                   fps=float(motion.fps or 30.0), name=Path(str(motion.source or "motion")).stem or "motion")
     meta = {

@@ -46,8 +46,14 @@ def _world_coords(obj, evaluated: bool) -> np.ndarray:
     return co @ C_INV[:3, :3].T
 
 
-def _set_pose(arm, names, skinning) -> None:
+def _set_pose(arm, mesh, names, skinning) -> None:
+    """Bones posed by glTF-frame skinning matrices; the animation and every shape key switched off."""
     arm.animation_data_clear()
+    keys = mesh.data.shape_keys
+    if keys is not None:
+        keys.animation_data_clear()
+        for k in keys.key_blocks[1:]:
+            k.value = 0.0
     world = np.array(arm.matrix_world)
     world_inv = np.linalg.inv(world)
     for name, A in zip(names, skinning):  # the joint order lists parents first
@@ -108,7 +114,7 @@ def main(request_path: str) -> None:
             arrays["posed"] = _world_coords(mesh, True)
         if "pose" in req:
             p = np.load(req["pose"])
-            _set_pose(arms[0], list(p["names"]), p["skinning"])
+            _set_pose(arms[0], mesh, list(p["names"]), p["skinning"])
             arrays["posed"] = _world_coords(mesh, True)
         if "weights" in req:  # vertex group weights, dense (N, bones in order)
             names = [b.name for b in arms[0].data.bones]

@@ -104,6 +104,33 @@ def blender(tmp_path_factory):
     return run
 
 
+@pytest.fixture(scope="session")
+def smplx_rig(synthetic_dir_small, tmp_path_factory):
+    """The synthetic SMPL-X (small head: counts are not the real ones) with shaped template and UVs."""
+    import torch
+    from smplx.joint_names import JOINT_NAMES
+
+    from rome_smplx.assets import Assets
+    from rome_smplx.avatar.export import RigInput
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ROME_SMPLX_CACHE", str(tmp_path_factory.mktemp("cache")))
+        assets = Assets.from_dir(synthetic_dir_small)
+        layer = assets.smplx_layer(num_betas=200, num_expression_coeffs=50)
+        vt, ft = assets.smplx_uv_layout()
+    betas = torch.zeros(1, 200, dtype=torch.float64)
+    betas[0, :4] = torch.tensor([0.8, -0.5, 0.3, 0.2])
+    layer = layer.double()
+    with torch.no_grad():
+        template = layer.v_template + torch.einsum("vck,k->vc", layer.shapedirs, betas[0])
+        joints = layer.J_regressor @ template
+        jexpr = torch.einsum("jv,vce->jce", layer.J_regressor, layer.expr_dirs)
+    n = layer.lbs_weights.shape[1]
+    rig = RigInput(template, layer.faces_tensor, joints, layer.parents, layer.lbs_weights, JOINT_NAMES[:n],
+                   expr_dirs=layer.expr_dirs, posedirs=layer.posedirs, joint_expr_dirs=jexpr, uvs=vt, uv_faces=ft)
+    return rig, layer, betas
+
+
 # ------------------------------------------------------------------------------------------- decoding
 _NP = {5126: np.float32, 5121: np.uint8, 5123: np.uint16, 5125: np.uint32, 5120: np.int8, 5122: np.int16}
 _N = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT4": 16}
@@ -149,6 +176,10 @@ def decode_glb(path) -> dict:
            "target_names": (mesh.extras or {}).get("targetNames", []),
            "mesh_weights": np.asarray(mesh.weights or [], np.float64),
            "nodes": g.nodes, "extras": g.asset.extras or {}}
+    if g.animations:
+        anim = g.animations[0]
+        out["animation"] = {(c.target.node, c.target.path): _accessor(g, blob, anim.samplers[c.sampler].output)
+                            for c in anim.channels}
     if g.skins:
         skin = g.skins[0]
         out["skin_joints"] = list(skin.joints)

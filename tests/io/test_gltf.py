@@ -9,36 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from rome_smplx.avatar.export import RigInput, export_rigged, full_pose, sample_poses
+from rome_smplx.avatar.export import export_rigged, full_pose, sample_poses
 from rome_smplx.errors import InputError
 from rome_smplx.io import gltf
 from rome_smplx.io.motion import Motion, save_motion
 from rome_smplx.types import SmplxParams
-
-
-@pytest.fixture(scope="module")
-def smplx_rig(synthetic_dir_small, tmp_path_factory):
-    """The synthetic SMPL-X (small head: counts are not the real ones) with shaped template and UVs."""
-    from smplx.joint_names import JOINT_NAMES
-
-    from rome_smplx.assets import Assets
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ROME_SMPLX_CACHE", str(tmp_path_factory.mktemp("cache")))
-        assets = Assets.from_dir(synthetic_dir_small)
-        layer = assets.smplx_layer(num_betas=200, num_expression_coeffs=50)
-        vt, ft = assets.smplx_uv_layout()
-    betas = torch.zeros(1, 200, dtype=torch.float64)
-    betas[0, :4] = torch.tensor([0.8, -0.5, 0.3, 0.2])
-    layer = layer.double()
-    with torch.no_grad():
-        template = layer.v_template + torch.einsum("vck,k->vc", layer.shapedirs, betas[0])
-        joints = layer.J_regressor @ template
-        jexpr = torch.einsum("jv,vce->jce", layer.J_regressor, layer.expr_dirs)
-    n = layer.lbs_weights.shape[1]
-    rig = RigInput(template, layer.faces_tensor, joints, layer.parents, layer.lbs_weights, JOINT_NAMES[:n],
-                   expr_dirs=layer.expr_dirs, posedirs=layer.posedirs, joint_expr_dirs=jexpr, uvs=vt, uv_faces=ft)
-    return rig, layer, betas
 
 
 def _motion(T: int, num_joints: int, expression_scale: float, seed: int = 0) -> Motion:
@@ -191,7 +166,12 @@ def test_rigged_animated_glb_reproduces_smplx(smplx_rig, tmp_path, decode_glb, e
     from smplx.joint_names import JOINT_NAMES
 
     assert [d["nodes"][j].name for j in d["skin_joints"]] == list(JOINT_NAMES[: rig.joints.shape[0]])
-    assert d["target_names"][:50] == [f"expression_{k:03d}" for k in range(50)] and "jaw_open" in d["target_names"]
+    want = [f"expression_{k:03d}_{side}" for k in range(50) for side in ("pos", "neg")]
+    assert d["target_names"][:100] == want and "jaw_open" in d["target_names"]
+    # every weight a viewer sees lies in [0, 1] (Blender and Unity clamp shape-key weights)
+    (w,) = [v for (_, kind), v in d["animation"].items() if kind == "weights"]
+    assert w.min() >= 0.0 and w.max() <= 1.0 + 1e-6
+    assert d["mesh_weights"].min() >= 0.0 and d["mesh_weights"].max() <= 1.0 + 1e-6
     assert len(d["gltf"].skins) == 1 and len(d["gltf"].animations) == 1
     assert d["extras"]["skinning_truncation_max_error_m"] == pytest.approx(report.truncation_error_m)
     assert len(d["extras"]["not_reproduced"]) >= 2
