@@ -88,7 +88,7 @@ SKELETONS = ("body", "template")
 #: Graph distance (metres over the SMPL-X surface) over which the neck reshaping fades out.
 DEFAULT_BLEND_WIDTH = 0.03
 #: Signed distance (metres) outside the SMPL-X body from which a neck offset starts / fully counts as hair.
-DEFAULT_HAIR_MARGIN = (0.008, 0.016)
+DEFAULT_HAIR_MARGIN = (0.004, 0.008)
 #: Body vertices each neck offset is tested against: the nearest ones to the neck vertex, and a
 #: farthest-point sample of those within ``PROBE_RADIUS`` metres (shoulders, chest, back).
 PROBE_NEAREST = 24
@@ -248,11 +248,19 @@ def _build_rig(assets: "Assets", smplx_model: "SmplxModel", flame: "FlameModel")
             neck_core_distance=torch.as_tensor(d_core, device=dev, dtype=dtype), neck_border_distance=torch.as_tensor(d_border, device=dev, dtype=dtype),
             neck_adjacency=torch.as_tensor(adj, device=dev, dtype=dtype),
             probe_index=torch.as_tensor(probe, device=dev), probe_faces=torch.as_tensor(ring, device=dev),
-            head_joint=head_joint, joint_names=tuple(JOINT_NAMES[:J]),
+            head_joint=head_joint, joint_names=tuple(JOINT_NAMES[:J]), **_uv_layout(assets, dev, dtype),
         )
     logger.debug("merge rig: %d body vertices, %d head vertices (%d neck, %d align), %d probe vertices",
                  V, N, Nn, int(align.sum()), len(uniq))
     return rig
+
+
+def _uv_layout(assets: "Assets", dev, dtype) -> dict:
+    """SMPL-X's UV layout (``vt``/``ft``) for the rig, when the model file has one."""
+    uv = assets.smplx_uv_layout()
+    if uv is None:
+        return {}
+    return {"uvs": torch.as_tensor(uv[0], dtype=dtype, device=dev), "uv_faces": torch.as_tensor(uv[1], device=dev)}
 
 
 def _key_of(obj: Any) -> tuple:

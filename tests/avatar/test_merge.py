@@ -18,7 +18,15 @@ from smplx.joint_names import JOINT_NAMES
 
 import rome_smplx as rs
 from rome_smplx.assets.synthetic.body import BODY_SHAPE_COMPONENTS
-from rome_smplx.avatar.merge import PART_BODY, PART_HAIR, PART_NECK, merge
+from rome_smplx.assets.synthetic.video import SyntheticSubject
+from rome_smplx.avatar.merge import (
+    DEFAULT_BLEND_WIDTH,
+    DEFAULT_HAIR_MARGIN,
+    PART_BODY,
+    PART_HAIR,
+    PART_NECK,
+    merge,
+)
 from rome_smplx.errors import InputError
 from rome_smplx.geometry.mesh import edges, face_normals, vertex_normals
 from rome_smplx.geometry.rotations import axis_angle_to_matrix
@@ -215,9 +223,9 @@ def test_hair_and_neck_hair_equal_the_aligned_rome_head(world, haired):
         # oracle: which displaced neck points leave the body, and by how much
         neck = assets.rome_data().neck_list
         sd = signed_distance(rome[0, neck], shaped[0], avatar.faces)
-    lo, hi = 0.008, 0.016
-    clear_hair = sd > hi + 0.004
-    clear_body = sd < lo - 0.004
+    lo, hi = DEFAULT_HAIR_MARGIN
+    clear_hair = sd > hi + 0.002
+    clear_body = sd < lo - 0.002
     assert int(clear_hair.sum()) >= 10 and int(clear_body.sum()) >= 10
     kept = avatar.template[0, corr]
     hair = avatar.rig.hair
@@ -231,7 +239,35 @@ def test_hair_and_neck_hair_equal_the_aligned_rome_head(world, haired):
     assert float((avatar.parts[0, corr[neck[clear_body]]] == PART_NECK).float().mean()) > 0.9
     reshaped = clear_body & (hw == 0)
     torch.testing.assert_close(avatar.seam_weights[0, corr[neck[reshaped]]],
-                               avatar.rig.neck_falloff(0.03)[reshaped], atol=1e-6, rtol=0)
+                               avatar.rig.neck_falloff(DEFAULT_BLEND_WIDTH)[reshaped], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_long_haired_synthetic_subject_keeps_its_curtain_and_sheds_the_neck_layer(world, seed):
+    head, assets = world["head"], world["assets"]
+    subj = SyntheticSubject.from_seed(seed, assets, family="long")
+    recon = dataclasses.replace(world["recon"], offsets=subj.offsets[None],
+                                flame=dataclasses.replace(world["recon"].flame, shape=subj.shape[None]))
+    body = SmplxParams(betas=torch.as_tensor(subj.body["betas"], dtype=torch.float32)[None], expression=torch.zeros(1, 50))
+    with torch.no_grad():
+        avatar = merge(recon, body, assets, flame_model=head.flame)
+        rome = _aligned_rome(avatar, recon, head)
+        neck = assets.rome_data().neck_list
+        sd = signed_distance(rome[0, neck], (avatar.template - avatar.offsets)[0], avatar.faces)
+    corr = avatar.rig.corr
+    truth = subj.hair_weight[neck]
+    covered, bare = truth >= 0.99, truth == 0
+    assert int(covered.sum()) > 20 and int(bare.sum()) > 20
+    err = (avatar.template[0, corr[neck]] - rome[0, neck]).norm(dim=-1)
+    whole = err <= 1e-4 * _head_height(head, recon)
+    assert float(whole[covered].float().mean()) >= 0.95  # the curtain is kept whole ...
+    beyond = covered & (sd > DEFAULT_HAIR_MARGIN[1] + 0.002)
+    assert bool(whole[beyond].all())  # ... every part of it that leaves the body by the margin
+    assert float((avatar.parts[0, corr[neck[covered]]] == PART_HAIR).float().mean()) >= 0.95
+    # the thin layer on the bare neck is reshaping: it fades, and beyond the band it is gone
+    assert float((avatar.parts[0, corr[neck[bare]]] == PART_NECK).float().mean()) >= 0.9
+    seam = avatar.seam_weights[0, corr[neck]]
+    assert float(avatar.offsets[0, corr[neck[bare & (seam == 0)]]].abs().max()) == 0.0
 
 
 def test_full_mode_takes_rome_face_shape_and_hair_mode_keeps_smplx_face(world):
@@ -293,7 +329,7 @@ def test_the_band_is_as_smooth_as_the_rome_head(world, haired):
     assert int(across.sum()) > 50
     assert float(step_band) <= float(step_head)
     # and the falloff reaches 0 at the head's border with the body
-    w = avatar.rig.neck_falloff(0.03)
+    w = avatar.rig.neck_falloff(DEFAULT_BLEND_WIDTH)
     assert float(w.max()) <= 1 and float(w.min()) == 0.0
     assert float(w[avatar.rig.neck_border_distance.argmin()]) == 0.0
 
