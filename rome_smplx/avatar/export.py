@@ -48,7 +48,8 @@ from rome_smplx.types import SmplxParams
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["JAW_OPEN_ANGLE", "MORPHS", "ExportReport", "RigInput", "export_rigged", "full_pose", "sample_poses"]
+__all__ = ["JAW_OPEN_ANGLE", "MORPHS", "ExportReport", "RigInput", "export_avatar", "export_rigged", "full_pose",
+           "rig_input", "sample_poses"]
 
 MORPHS = ("expression", "jaw")
 #: Jaw rotation (radians, about x) of the ``jaw_open`` morph target.
@@ -380,3 +381,79 @@ def export_rigged(
     if not math.isfinite(trunc):  # pragma: no cover - defensive
         raise InputError("export: non-finite skinning error; check the weights")
     return report
+
+
+def _texture_array(texture) -> Optional[np.ndarray]:
+    from rome_smplx.io.meshes import _texture_uint8
+    from rome_smplx.render.bake import BakedTexture
+
+    if texture is None:
+        return None
+    if isinstance(texture, BakedTexture):
+        return texture.to_uint8()
+    return _texture_uint8(texture)
+
+
+def rig_input(avatar, index: int = 0) -> RigInput:
+    """The :class:`RigInput` of batch element ``index`` of a :class:`~rome_smplx.avatar.full_body.FullBodyAvatar`."""
+    from smplx.joint_names import JOINT_NAMES
+
+    rig = avatar.rig
+    V, J, E = rig.num_vertices, rig.parents.shape[0], rig.num_expression
+    expr = torch.zeros(V, 3, E, dtype=rig.exprdirs.dtype)
+    if E:
+        expr[rig.expr_rows.cpu()] = rig.exprdirs.detach().cpu().view(E, -1, 3).permute(1, 2, 0)
+    jexpr = rig.joint_exprdirs.detach().cpu().view(E, J, 3).permute(1, 2, 0) if E else None
+    names = list(rig.joint_names) if rig.joint_names else list(JOINT_NAMES[:J])
+    return RigInput(
+        template=avatar.template[index], faces=rig.faces, joints=avatar.rest_joints[index], parents=rig.parents,
+        weights=rig.lbs_weights, joint_names=names, expr_dirs=expr if E else None, posedirs=rig.posedirs,
+        joint_expr_dirs=jexpr, uvs=rig.uvs, uv_faces=rig.uv_faces,
+    )
+
+
+def export_avatar(avatar, path, *, index: int = 0, rigged: bool = False, motion=None, morphs=("expression",),
+                  texture=None, **kwargs) -> Path:
+    """Write batch element ``index`` of a full-body avatar (see :meth:`FullBodyAvatar.export`).
+
+    Static meshes go through :func:`rome_smplx.io.meshes.export_mesh` (a PLY gets the texture's colours at
+    the vertices and the part labels); ``rigged=True`` through :func:`export_rigged`.
+    """
+    from rome_smplx.avatar.full_body import PART_COLORS
+    from rome_smplx.io.meshes import export_mesh
+
+    path = Path(path)
+    tex = _texture_array(texture)
+    rig = avatar.rig
+    parts = avatar.parts[index].detach().cpu().numpy()
+    colors = PART_COLORS[parts]
+    if tex is not None and rig.uvs is None:
+        raise InputError("export: a texture needs the SMPL-X model's UV layout (keys vt and ft)")
+    if rigged:
+        report = export_rigged(path, rig_input(avatar, index), pose=avatar.params.index(index), motion=motion,
+                               morphs=morphs, texture=tex, colors=colors, **kwargs)
+        return report.path
+    if motion is not None or kwargs:
+        raise InputError("export: motion and rig options need rigged=True (a .glb)")
+    verts = avatar.vertices[index].detach().cpu().numpy()
+    faces = rig.faces.cpu().numpy()
+    uvs = None if rig.uvs is None else rig.uvs.detach().cpu().numpy()
+    uv_faces = None if rig.uv_faces is None else rig.uv_faces.cpu().numpy()
+    if tex is not None and path.suffix.lower() == ".ply":
+        colors = _vertex_colors_from_texture(tex, uvs, uv_faces, faces, len(verts))
+        tex = None
+    return export_mesh(path, verts, faces, vertex_colors=colors, uvs=uvs if tex is not None else None,
+                       uv_faces=uv_faces if tex is not None else None, texture=tex, parts=parts)
+
+
+def _vertex_colors_from_texture(tex: np.ndarray, uvs, uv_faces, faces, V: int) -> np.ndarray:
+    """``(V, 3)`` texture colours at the vertices (the mean over a seam vertex's UV copies)."""
+    from rome_smplx.render.bake import sample_texture
+
+    t = torch.from_numpy(tex).permute(2, 0, 1)[None].float() / 255.0
+    corner = sample_texture(t, torch.as_tensor(uvs, dtype=torch.float32)[torch.as_tensor(uv_faces)]).numpy()
+    out = np.zeros((V, 3))
+    n = np.zeros(V)
+    np.add.at(out, faces.reshape(-1), corner.reshape(-1, 3))
+    np.add.at(n, faces.reshape(-1), 1.0)
+    return out / np.maximum(n, 1.0)[:, None]

@@ -156,6 +156,8 @@ class BodyRig:
     ``probe_index (Nn, K)`` SMPL-X vertices around each neck vertex (the surface its offset is tested
     against) and ``probe_faces (V, R)`` the faces incident to each probe vertex (padding: face ``F``,
     a degenerate face).
+
+    UV layout (when the SMPL-X file has one): ``uvs (U, 2)`` (v up) and ``uv_faces (F, 3)``.
     """
 
     v_template: Tensor
@@ -186,6 +188,8 @@ class BodyRig:
     probe_faces: Tensor
     head_joint: int
     joint_names: tuple = ()
+    uvs: Optional[Tensor] = None
+    uv_faces: Optional[Tensor] = None
     cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -592,14 +596,55 @@ class FullBodyAvatar:
             harmonic=head.profile.harmonic, crop=crop, size=int(head.image_size),
         )
 
-    # ------------------------------------------------------------------ export
-    def export(self, path: str | Path, *, index: int = 0) -> Path:
-        """Write batch element ``index`` of the posed mesh (``.glb``, ``.ply`` or ``.obj``) with per-part
-        vertex colours, atomically (delegates to :func:`rome_smplx.io.meshes.export_mesh`)."""
-        from rome_smplx.io.meshes import export_mesh
+    # ------------------------------------------------------------------ texture and export
+    def bake_texture(self, image: Optional[Tensor] = None, camera=None, size: int = 1024, **kwargs: Any):
+        """Bake photos into a texture in SMPL-X's UV layout (delegates to :func:`rome_smplx.avatar.texture.bake_avatar`).
+
+        Args:
+            image: optional ``(1, 3, H, W)`` full photo of the body, seen by ``camera`` in the current pose.
+            camera: its camera (:class:`~rome_smplx.render.cameras.PerspectiveCamera`, a ``(1, 3)`` weak-perspective
+                ``[s, tx, ty]`` in the y-up frame, or :func:`rome_smplx.avatar.texture.crop_camera`).
+            size: texture side in texels.
+            **kwargs: ``recon=`` (the head's :class:`HeadReconstruction`: its aligned photo), ``mask=``,
+                ``neural_views=`` (yaw angles rendered by ROME and back-projected; ``renderer`` needed),
+                ``index=``, ``erode=``; see :func:`~rome_smplx.avatar.texture.bake_avatar`.
+
+        Returns:
+            :class:`~rome_smplx.render.bake.BakedTexture`.
+        """
+        from rome_smplx.avatar.texture import bake_avatar
+
+        return bake_avatar(self, image, camera, size, **kwargs)
+
+    def export(
+        self,
+        path: str | Path,
+        *,
+        index: int = 0,
+        rigged: bool = False,
+        motion=None,
+        morphs: tuple = ("expression",),
+        texture=None,
+        **kwargs: Any,
+    ):
+        """Write batch element ``index``, atomically.
+
+        ``rigged=False``: the posed mesh (``.glb``, ``.ply`` with part labels, ``.obj``); with ``texture`` (a
+        :class:`~rome_smplx.render.bake.BakedTexture` or an ``(S, S, 3)`` uint8 image) a textured OBJ
+        (+ MTL + PNG) or GLB, else per-part vertex colours (:func:`rome_smplx.io.meshes.export_mesh`).
+
+        ``rigged=True`` (``.glb``): SMPL-X's skeleton, skin, ``morphs`` morph targets and an optional
+        ``motion`` (a :class:`~rome_smplx.io.motion.Motion` or motion file) with the current pose as the
+        static pose (:func:`rome_smplx.avatar.export.export_avatar`); what the file cannot reproduce and
+        the errors measured are in its ``asset.extras`` and the log. ``kwargs`` go to
+        :func:`~rome_smplx.avatar.export.export_rigged` (``num_expression``, ``correctives``, ...).
+
+        Returns:
+            The written path.
+        """
+        from rome_smplx.avatar.export import export_avatar
 
         if not -self.batch_size <= index < self.batch_size:
             raise InputError(f"export: index {index} is out of range for an avatar batch of {self.batch_size}")
-        colors = PART_COLORS[self.parts[index].cpu().numpy()]
-        return export_mesh(path, self.vertices[index].detach().cpu().numpy(), self.faces.cpu().numpy(),
-                           vertex_colors=colors)
+        return export_avatar(self, path, index=index, rigged=rigged, motion=motion, morphs=morphs, texture=texture,
+                             **kwargs)

@@ -322,6 +322,10 @@ class BakeView:
         min_cos: smallest cosine between a face normal and the direction to the camera.
         erode: pixels taken off the matte's border (a photo's edge pixels mix subject and background;
             0 for renders without anti-aliasing).
+        occluders: optional ``(F,)`` bool: the faces that write the view's z-buffer (default all; a
+            head photo's view leaves out the body, which the photo does not show).
+        occluder_triangles: optional ``(K, 3)`` more triangles (vertex ids of ``vertices``) that only
+            occlude: surfaces the photo shows that the mesh lacks (ROME's mouth-closing faces).
         name: for logs and statistics.
     """
 
@@ -333,6 +337,8 @@ class BakeView:
     priority: float = 0.0
     min_cos: float = 0.05
     erode: int = 1
+    occluders: Optional[Tensor] = None
+    occluder_triangles: Optional[Tensor] = None
     name: str = "view"
 
     def __post_init__(self) -> None:
@@ -345,6 +351,10 @@ class BakeView:
                              f"found {tuple(self.mask.shape)}")
         if not isinstance(self.vertices, Tensor) or self.vertices.dim() != 2 or self.vertices.shape[1] != 3:
             raise InputError(f"BakeView.vertices: expected (V, 3), found {getattr(self.vertices, 'shape', None)}")
+        for name in ("faces", "occluders"):
+            t = getattr(self, name)
+            if t is not None and (not isinstance(t, Tensor) or t.dim() != 1 or t.dtype != torch.bool):
+                raise InputError(f"BakeView.{name}: expected a (F,) bool tensor, found {getattr(t, 'shape', t)}")
 
 
 @dataclass
@@ -385,10 +395,17 @@ class _ViewState:
         v = view.vertices.detach().float()
         self.vertices = v
         ndc = view.camera.project(v[None], (H, W))
-        frags = rasterize(ndc, faces, (H, W), backend="auto")
+        occ = torch.arange(faces.shape[0]) if view.occluders is None else torch.nonzero(view.occluders.cpu()).flatten()
+        tris = faces[occ]
+        if view.occluder_triangles is not None:
+            tris = torch.cat([tris, view.occluder_triangles.cpu().long()])
+        frags = rasterize(ndc, tris, (H, W), backend="auto")
         self.faces = faces
-        self.p2f = frags.pix_to_face[0, :, :, 0]
-        self.zbuf = torch.where(self.p2f >= 0, frags.zbuf[0, :, :, 0], torch.full_like(frags.zbuf[0, :, :, 0], math.inf))
+        p2f = frags.pix_to_face[0, :, :, 0]
+        # pixels showing an extra occluder keep face -1 (no mesh face) but their depth
+        own = (p2f >= 0) & (p2f < len(occ))
+        self.p2f = torch.where(own, occ[p2f.clamp(0, max(len(occ) - 1, 0))], torch.full_like(p2f, -1))
+        self.zbuf = torch.where(p2f >= 0, frags.zbuf[0, :, :, 0], torch.full_like(frags.zbuf[0, :, :, 0], math.inf))
         zs = ndc[0, :, 2]
         self.tol = depth_tolerance * float(zs.max() - zs.min())
         m = (view.mask if view.mask is not None else frags.mask[:, None].float()) > 0.5
@@ -455,6 +472,7 @@ def bake_texture(
     mirror: Tensor | None = None,
     depth_tolerance: float = 0.005,
     spread: float = 6.0,
+    part_fallback: Optional[dict] = None,
     default_color: Sequence[float] = (0.5, 0.5, 0.5),
 ) -> BakedTexture:
     """Bake photos into a texture (see the module docstring for the steps).
@@ -470,6 +488,8 @@ def bake_texture(
         depth_tolerance: z-buffer tolerance as a fraction of the mesh's depth extent in each view.
         spread: unseen texels at most this many texels from a seen (or mirrored) one take the nearest
             one's colour before the part fill (keep it below the atlas's gutter between charts).
+        part_fallback: ``{part: other_part}``: a part with (almost) no seen texels takes the median of
+            ``other_part`` (e.g. an unseen body takes the face's skin tone); else the median of all.
         default_color: fill colour of a part when no texel of the whole mesh was seen.
 
     Returns:
@@ -542,12 +562,17 @@ def bake_texture(
     tp = part_of_face[face]
     base = torch.as_tensor(default_color, dtype=torch.float32)
     global_median = colour[filled].median(0).values if filled.any() else base
+    medians = {}
+    for p in torch.unique(tp).tolist():
+        ref = (tp == p) & filled
+        if int(ref.sum()) >= 16:
+            medians[p] = colour[ref].median(0).values
     for p in torch.unique(tp).tolist():
         sel = (tp == p) & ~filled
         if not sel.any():
             continue
-        ref = (tp == p) & filled
-        med = colour[ref].median(0).values if int(ref.sum()) >= 16 else global_median
+        alt = (part_fallback or {}).get(p)
+        med = medians.get(p, medians.get(alt, global_median))
         colour[sel] = med
         source[sel] = SOURCE_PART_FILL
 
