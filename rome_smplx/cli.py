@@ -213,16 +213,27 @@ def train_linear(config_path: Path, assets_dir: Path | None, out: Path | None, s
               help="Hair offsets from the distilled linear model or the full ROME model.")
 @click.option("--render", "render_dir", type=click.Path(path_type=Path), default=None,
               help="Also write neural head renders and shaded previews to this folder.")
+@click.option("--motion", "motion", type=click.Path(path_type=Path), default=None,
+              help="Animation of the .glb: AMASS-style .npz, our .npz or a PIXIE folder [default: a short wave].")
+@click.option("--texture-size", "texture_size", type=click.IntRange(min=0), default=1024, show_default=True,
+              help="Side of the texture baked from the photo (0: part colours).")
 @handle_errors
 def avatar_cmd(image: Path, pixie_param: Path, out: Path, mask: Path | None, deca_code: Path | None,
-               assets_dir: Path | None, variant: str, render_dir: Path | None) -> None:
-    """Photo + PIXIE body -> full-body avatar with the ROME head's hair, written as one mesh."""
+               assets_dir: Path | None, variant: str, render_dir: Path | None, motion: Path | None,
+               texture_size: int) -> None:
+    """Photo + PIXIE body -> full-body avatar with the ROME head's hair: a textured, rigged, animated .glb
+    (or a textured .obj, or a .ply with part labels)."""
     from rome_smplx.pipeline import check_mesh_path, reconstruct_photo, write_avatar
 
     check_mesh_path(out)
+    seq = None
+    if motion is not None:
+        from rome_smplx.io.motion import load_motion
+
+        seq = load_motion(motion)  # read before the heavy steps: a bad file fails early
     result = reconstruct_photo(image, pixie_param=pixie_param, assets=assets_dir, mask_path=mask,
                                deca_path=deca_code, variant=variant)
-    write_avatar(result, out, render_dir=render_dir)
+    write_avatar(result, out, render_dir=render_dir, motion=seq, texture_size=texture_size)
     click.echo(f"avatar written to {out}" + (f" (renders in {render_dir})" if render_dir else ""))
 
 

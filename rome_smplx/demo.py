@@ -58,13 +58,15 @@ def run_full_body_demo(
     image_size: int = 256,
     render_size: int = 384,
     turntable_frames: int = 12,
+    texture_size: int = 1024,
 ) -> Path:
     """Run the demo and write its outputs to ``out`` (atomically: all or nothing).
 
     Outputs: ``head_source.png``, ``head_render_{i}.png`` (neural head renders at three targets),
     ``neural_render.png`` (the whole avatar through the deferred neural renderer, front and
-    three-quarter), ``turntable.gif`` (the same, turning), ``avatar.glb`` / ``avatar.obj`` (merged rest
-    pose), ``preview_front.png``, ``preview_side.png``, ``animation.png`` and ``motion/frame_NNN.ply``
+    three-quarter), ``turntable.gif`` (the same, turning), ``avatar.glb`` (textured, rigged, with a
+    24-frame wave), ``avatar_textured.obj`` (+ ``.mtl``, ``.png``), ``avatar.obj`` (part colours),
+    ``preview_front.png``, ``preview_side.png``, ``animation.png`` and ``motion/frame_NNN.ply``
     (a short wave), ``summary.json``.
 
     Args:
@@ -76,6 +78,7 @@ def run_full_body_demo(
         image_size: resolution of the head network (and of the head renders).
         render_size: side of each full-body neural render.
         turntable_frames: views in the turntable.
+        texture_size: side of the texture baked from the photo (0: part colours).
 
     Returns:
         The output folder.
@@ -152,6 +155,9 @@ def run_full_body_demo(
         front = render_preview(rest, avatar.faces, colors, image_size=512)
         side = render_preview(rest, avatar.faces, colors, front_camera(rest, side=math.radians(60)), image_size=512)
         posed = [avatar.pose(_wave(avatar.params, 2 * math.pi * i / max(frames, 1))) for i in range(frames)]
+        from rome_smplx.io.motion import wave_motion
+
+        motion = wave_motion(avatar.params.index(0), frames=24, fps=12.0)
         cam = front_camera(torch.cat([p.vertices for p in posed]).reshape(1, -1, 3))
         strip = [render_preview(p.vertices, avatar.faces, colors, cam, image_size=384) for p in posed]
         t = step("animate", t)
@@ -166,7 +172,14 @@ def run_full_body_demo(
         save_image(tmp / "preview_front.png", front)
         save_image(tmp / "preview_side.png", side)
         save_image(tmp / "animation.png", torch.cat(strip, dim=3))
-        avatar.export(tmp / "avatar.glb")
+        # textured, rigged, animated GLB (the photo baked into SMPL-X's UV layout) and a textured OBJ
+        from rome_smplx.avatar.export import write_avatar_file
+
+        baked = None
+        if texture_size and avatar.rig.uvs is not None:
+            baked = avatar.bake_texture(recon=recon, size=texture_size)
+        write_avatar_file(avatar, tmp / "avatar.glb", motion=motion, texture=baked)
+        write_avatar_file(avatar, tmp / "avatar_textured.obj", texture=baked)
         avatar.export(tmp / "avatar.obj")
         for i, p in enumerate(posed):
             p.export(tmp / "motion" / f"frame_{i:03d}.ply")

@@ -291,12 +291,17 @@ def _part_colors(avatar: FullBodyAvatar) -> Tensor:
     return torch.as_tensor(PART_COLORS, dtype=avatar.vertices.dtype, device=avatar.vertices.device)[avatar.parts]
 
 
-def write_avatar(result: PhotoAvatar, out: PathLike, *, render_dir: PathLike | None = None, preview_size: int = 512) -> Path:
+def write_avatar(result: PhotoAvatar, out: PathLike, *, render_dir: PathLike | None = None, preview_size: int = 512,
+                 motion: Any = None, texture_size: int = 1024) -> Path:
     """Write the merged mesh and, optionally, renders; each output atomically.
 
     Args:
         result: from :func:`reconstruct_photo`.
-        out: mesh file (``.glb``, ``.ply`` or ``.obj``, with per-part vertex colours).
+        out: mesh file: ``.glb`` textured, rigged and animated (``motion``, default a short wave), ``.obj``
+            textured (+ ``.mtl`` + ``.png``), ``.ply`` with colours and part labels
+            (:func:`rome_smplx.avatar.export.write_avatar_file`).
+        motion: a :class:`~rome_smplx.io.motion.Motion` or motion file for the GLB's animation.
+        texture_size: side of the texture baked from the photo (0: part colours).
         render_dir: optional folder (replaced as a whole) with ``source_aligned.png``,
             ``source_matte.png``, ``head_render.png`` (neural render in the source pose, on white),
             ``head_mask.png``, ``preview_front.png`` / ``preview_side.png`` (shaded body) and
@@ -306,13 +311,14 @@ def write_avatar(result: PhotoAvatar, out: PathLike, *, render_dir: PathLike | N
     Returns:
         The mesh path.
     """
+    from rome_smplx.avatar.export import write_avatar_file
     from rome_smplx.avatar.merge import PART_HAIR
     from rome_smplx.io.images import save_image
     from rome_smplx.render.preview import front_camera, render_preview
 
     out = check_mesh_path(out)
     if render_dir is None:
-        return result.avatar.export(out)
+        return write_avatar_file(result.avatar, out, recon=result.recon, motion=motion, texture_size=texture_size)
     av = result.avatar
     with torch.no_grad():
         head = result.head.render(result.recon)
@@ -338,7 +344,7 @@ def write_avatar(result: PhotoAvatar, out: PathLike, *, render_dir: PathLike | N
         save_image(tmp / "preview_front.png", front)
         save_image(tmp / "preview_side.png", side)
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
-        av.export(out)
+        write_avatar_file(av, out, recon=result.recon, motion=motion, texture_size=texture_size)
     return out
 
 

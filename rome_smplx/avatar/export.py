@@ -49,7 +49,7 @@ from rome_smplx.types import SmplxParams
 logger = logging.getLogger(__name__)
 
 __all__ = ["JAW_OPEN_ANGLE", "MORPHS", "ExportReport", "RigInput", "export_avatar", "export_rigged", "full_pose",
-           "rig_input", "sample_poses"]
+           "rig_input", "sample_poses", "write_avatar_file"]
 
 MORPHS = ("expression", "jaw")
 #: Jaw rotation (radians, about x) of the ``jaw_open`` morph target.
@@ -457,3 +457,33 @@ def _vertex_colors_from_texture(tex: np.ndarray, uvs, uv_faces, faces, V: int) -
     np.add.at(out, faces.reshape(-1), corner.reshape(-1, 3))
     np.add.at(n, faces.reshape(-1), 1.0)
     return out / np.maximum(n, 1.0)[:, None]
+
+
+def write_avatar_file(avatar, path, *, recon=None, motion=None, texture_size: int = 1024, index: int = 0,
+                      texture=None, **kwargs) -> Path:
+    """The avatar file ``rome-smplx avatar`` and the demo write, by extension:
+
+    * ``.glb``: textured (baked from ``recon``'s photo when the model has a UV layout), rigged and animated
+      (``motion``: a :class:`~rome_smplx.io.motion.Motion` or motion file; default
+      :func:`~rome_smplx.io.motion.wave_motion` of the avatar's pose);
+    * ``.obj``: the posed mesh, textured (``NAME.obj`` + ``.mtl`` + ``.png``) when a texture is baked;
+    * ``.ply``: the posed mesh with the texture's colours (or part colours) and part labels.
+
+    ``texture_size=0`` skips the texture (part colours); ``texture`` passes one already baked (then
+    ``recon`` is not needed). ``kwargs`` go to :func:`export_rigged`.
+    """
+    from rome_smplx.io.motion import wave_motion
+
+    path = Path(path)
+    tex = texture
+    if tex is not None:
+        pass
+    elif texture_size and recon is not None and avatar.rig.uvs is not None:
+        tex = avatar.bake_texture(recon=recon, size=int(texture_size), index=index)
+    elif texture_size and recon is not None:
+        logger.warning("%s: the SMPL-X model file has no UV layout (vt/ft): writing part colours, no texture", path)
+    if path.suffix.lower() == ".glb":
+        if motion is None:
+            motion = wave_motion(avatar.params.index(index))
+        return avatar.export(path, index=index, rigged=True, motion=motion, texture=tex, **kwargs)
+    return avatar.export(path, index=index, texture=tex)

@@ -58,6 +58,7 @@ __all__ = [
     "load_pixie_folder",
     "resample",
     "save_motion",
+    "wave_motion",
 ]
 
 #: Version written into (and required from) our own motion files.
@@ -129,6 +130,13 @@ class Motion:
     def frames(self) -> list[SmplxParams]:
         """Every frame as a list of batch-1 :class:`SmplxParams`."""
         return list(self)
+
+    @classmethod
+    def from_frames(cls, frames: list[SmplxParams], fps: float | None = None, source: str = "") -> Motion:
+        """A motion from batch-1 (or batched) y-up :class:`SmplxParams`, concatenated in order."""
+        if not frames:
+            raise InputError("Motion.from_frames: no frames")
+        return cls(_cat(list(frames)), fps, source)
 
     def subsample(self, every: int) -> Motion:
         """Every ``every``-th frame (the frame rate is divided accordingly)."""
@@ -376,6 +384,37 @@ def _cat(frames: list[SmplxParams]) -> SmplxParams:
                 continue
         fields[f.name] = torch.cat(vals)
     return SmplxParams(**fields)
+
+
+def wave_motion(base: SmplxParams, frames: int = 24, fps: float = 12.0) -> Motion:
+    """A short procedural motion from ``base`` (batch 1, y-up): both arms lowered from the T-pose, the
+    right arm waving (shoulder and elbow), the head nodding a little; one period over ``frames`` frames.
+
+    Joints are addressed by smplx's names (``right_elbow`` ...), so the motion means the same on any
+    SMPL-X model. It is the default animation of the rigged exports when no motion file is given.
+    """
+    from smplx.joint_names import JOINT_NAMES
+
+    if not isinstance(base, SmplxParams) or base.batch_size != 1 or base.frame != "y_up":
+        raise InputError("wave_motion: expected y-up SmplxParams with batch 1")
+    if not isinstance(frames, int) or frames < 2:
+        raise InputError(f"wave_motion: frames must be an integer >= 2, found {frames!r}")
+    dt = base.body_pose.dtype
+    body = JOINT_NAMES[1:1 + _BODY]  # body_pose[k] is joint k + 1
+
+    def aa(x: float, y: float, z: float) -> Tensor:
+        return axis_angle_to_matrix(torch.tensor([[x, y, z]], dtype=dt))[0]
+
+    out = []
+    for i in range(frames):
+        t = 2 * math.pi * i / frames
+        pose = base.body_pose.clone()
+        pose[0, body.index("left_shoulder")] = aa(0.0, 0.0, -1.1)
+        pose[0, body.index("right_shoulder")] = aa(0.0, 0.0, 0.9 - 0.4 * math.sin(t))
+        pose[0, body.index("right_elbow")] = aa(0.0, -1.2 - 0.5 * math.sin(2 * t), 0.0)
+        pose[0, body.index("head")] = aa(0.12 * math.sin(t), 0.0, 0.0) @ base.body_pose[0, body.index("head")]
+        out.append(dataclasses.replace(base, body_pose=pose, cam=None))
+    return Motion.from_frames(out, fps, "wave")
 
 
 def _load_ours(path: Path, z: Any, fps: float | None, dtype: torch.dtype) -> Motion:

@@ -79,7 +79,8 @@ def test_demo_cli_writes_every_output(synthetic_dir_small, tmp_path):
     assert res.exit_code == 0, res.output
     names = {p.name for p in out.iterdir()}
     assert {"avatar.glb", "avatar.obj", "preview_front.png", "animation.png", "head_render_0.png", "summary.json",
-            "neural_render.png", "turntable.gif"} <= names
+            "neural_render.png", "turntable.gif", "avatar_textured.obj", "avatar_textured.mtl",
+            "avatar_textured.png"} <= names
     summary = json.loads((out / "summary.json").read_text())
     assert summary["synthetic_assets"] and summary["hair_vertices"] > 0
     assert len(list((out / "motion").glob("frame_*.ply"))) == 2

@@ -148,3 +148,26 @@ def test_missing_inputs_are_errors(subject):
         bare.bake_texture(recon=subject["recon"], size=64)
     with pytest.raises(InputError, match="rigged=True"):
         avatar.export("x.ply", motion="m.npz")
+
+
+def test_the_avatar_file_of_the_cli_and_demo(subject, tmp_path, decode_glb, gltf_validator):
+    """``write_avatar_file``: a .glb is textured, rigged and animated (a wave by default, or the motion file)."""
+    from rome_smplx.avatar.export import write_avatar_file
+    from rome_smplx.io.motion import save_motion, wave_motion
+
+    avatar, recon = subject["avatar"], subject["recon"]
+    default = write_avatar_file(avatar, tmp_path / "a.glb", recon=recon, texture_size=256)
+    d = decode_glb(default)
+    assert d["texture"].shape == (256, 256, 3) and len(d["gltf"].skins) == 1
+    times = [v for (node, kind), v in d["animation"].items() if kind == "rotation"][0]
+    assert len(times) == 24  # the default wave
+    wave = wave_motion(avatar.params, frames=6, fps=10.0)
+    save_motion(tmp_path / "m.npz", wave)
+    other = write_avatar_file(avatar, tmp_path / "b.glb", recon=recon, motion=tmp_path / "m.npz", texture_size=0)
+    d2 = decode_glb(other)
+    assert "texture" not in d2 and "COLOR_0" in d2["attributes"]
+    assert len([v for (node, kind), v in d2["animation"].items() if kind == "rotation"][0]) == 6
+    for r in gltf_validator(default, other):
+        assert (r["numErrors"], r["numWarnings"]) == (0, 0), r["messages"]
+    obj = write_avatar_file(avatar, tmp_path / "c.obj", recon=recon, texture_size=128)
+    assert obj.with_suffix(".png").is_file() and obj.with_suffix(".mtl").is_file()
