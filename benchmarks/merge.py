@@ -2,6 +2,8 @@
 
 * ``merge_over_smplx``: time of ``rs.merge`` (which returns the avatars posed with the bodies' own
   parameters) over ``SmplxModel.forward`` on the same bodies, at batch 1, 16 and 64;
+* ``merge_over_smplx_long_hair``: the same with long hair on ROME's neck vertices (the long-haired
+  synthetic subjects' offsets), where every long neck offset is tested against the body;
 * ``pose_over_smplx``: re-posing merged avatars with new SMPL-X parameters over the same forward;
 * ``avatars_per_second``: merged and posed avatars per second at each batch size.
 
@@ -64,6 +66,10 @@ def main() -> None:
                                            deca.load(folder / f"{name}_deca.pkl")))
             bodies.append(pixie.to_y_up(pixie.load(folder / f"{name}_param.pkl")))
     model = SmplxModel.from_assets(assets)
+    # long hair on ROME's neck vertices (the synthetic subjects' true offsets): every neck offset is tested
+    from rome_smplx.assets.synthetic.video import SyntheticSubject
+
+    long_offsets = [SyntheticSubject.from_seed(s, assets, family="long").offsets[None] for s in range(4)]
 
     def batch_of(B: int):
         idx = torch.arange(B) % len(people)
@@ -87,7 +93,8 @@ def main() -> None:
             betas=body.betas, expression=0.3 * torch.randn(B, 50, generator=g),
             body_pose=axis_angle_to_matrix(0.3 * torch.randn(B, 21, 3, generator=g)),
             global_orient=body.global_orient)
-        return recon, body, motion
+        long_recon = type(recon)(**{**recon.__dict__, "offsets": torch.cat([long_offsets[int(i) % 4] for i in idx])})
+        return recon, long_recon, body, motion
 
     out: dict = {
         "device": "cpu",
@@ -100,17 +107,19 @@ def main() -> None:
         "torch": torch.__version__,
         "cpu_count": os.cpu_count(),
         "merge_over_smplx": {},
+        "merge_over_smplx_long_hair": {},
         "pose_over_smplx": {},
         "avatars_per_second": {},
         "median_s": {},
     }
     with torch.no_grad():
         for B in args.batches:
-            recon, body, motion = batch_of(B)
+            recon, long_recon, body, motion = batch_of(B)
             avatar = rs.merge(recon, body, assets)
             fns = {
                 "smplx": lambda body=body: model(body),
                 "merge": lambda recon=recon, body=body: rs.merge(recon, body, assets),
+                "merge_long_hair": lambda recon=long_recon, body=body: rs.merge(recon, body, assets),
                 "pose": lambda avatar=avatar, motion=motion: avatar.pose(motion),
             }
             for fn in fns.values():  # warm-up (builds and caches the rig)
@@ -119,12 +128,13 @@ def main() -> None:
             times: dict[str, list[float]] = {k: [] for k in fns}
             names = list(fns)
             for r in range(args.reps):
-                order = names[r % 3:] + names[: r % 3]
+                order = names[r % len(names):] + names[: r % len(names)]
                 for k in order:
                     times[k].append(_timed(fns[k]))
             med = {k: statistics.median(v) for k, v in times.items()}
             key = f"batch{B}"
             out["merge_over_smplx"][key] = round(med["merge"] / med["smplx"], 3)
+            out["merge_over_smplx_long_hair"][key] = round(med["merge_long_hair"] / med["smplx"], 3)
             out["pose_over_smplx"][key] = round(med["pose"] / med["smplx"], 3)
             out["avatars_per_second"][key] = round(B / med["merge"], 1)
             out["median_s"][key] = {k: round(v, 5) for k, v in med.items()}

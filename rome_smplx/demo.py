@@ -137,6 +137,9 @@ def run_full_body_demo(
 
         avatar = merge(recon, body, assets, flame_model=head.flame, renderer=head)
         t = step("merge", t)
+        baked = None  # the photo baked into SMPL-X's UV layout: the body's texture in renders and files
+        if texture_size and avatar.rig.uvs is not None:
+            baked = avatar.bake_texture(recon=recon, size=texture_size)
         # the whole avatar through the neural renderer, framed on the upper body, driven by the photo's face
         faced = avatar.pose(avatar.params, flame=flame)
         y = faced.vertices[0, :, 1]
@@ -145,7 +148,7 @@ def run_full_body_demo(
 
         def view(side: float):
             cam = OrthographicCamera.framing(upper, side=side, margin=1.15)
-            return faced.render(cam, "neural", image_size=render_size).image
+            return faced.render(cam, "neural", image_size=render_size, body_texture=baked).image
 
         neural = torch.cat([view(0.0), view(math.radians(40))], dim=3)
         turntable = [view(2 * math.pi * i / max(turntable_frames, 1)) for i in range(turntable_frames)]
@@ -175,9 +178,6 @@ def run_full_body_demo(
         # textured, rigged, animated GLB (the photo baked into SMPL-X's UV layout) and a textured OBJ
         from rome_smplx.avatar.export import write_avatar_file
 
-        baked = None
-        if texture_size and avatar.rig.uvs is not None:
-            baked = avatar.bake_texture(recon=recon, size=texture_size)
         write_avatar_file(avatar, tmp / "avatar.glb", motion=motion, texture=baked)
         write_avatar_file(avatar, tmp / "avatar_textured.obj", texture=baked)
         avatar.export(tmp / "avatar.obj")

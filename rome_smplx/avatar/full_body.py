@@ -76,6 +76,12 @@ def _move(t: Optional[Tensor], *args: Any, **kwargs: Any) -> Optional[Tensor]:
     return t.to(device=dev) if dev is not None else t
 
 
+def _pad_faces(face_uvs: Tensor, n: int) -> Tensor:
+    """Per-face-corner attributes for ``n`` rasterised faces: the body's, then zeros for added head faces."""
+    extra = n - face_uvs.shape[0]
+    return face_uvs if extra <= 0 else torch.cat([face_uvs, face_uvs.new_zeros(extra, *face_uvs.shape[1:])])
+
+
 def _render_table(rig: "BodyRig", head: "HeadAvatar") -> dict:
     """Faces to rasterise, which of them the network renders and their neural-texture UVs (cached).
 
@@ -154,8 +160,9 @@ class BodyRig:
     template surface from the head (every FLAME vertex outside the neck list) and from the head's
     border with the rest of the body; ``neck_adjacency (Nn, Nn)`` row-normalised neighbours;
     ``probe_index (Nn, K)`` SMPL-X vertices around each neck vertex (the surface its offset is tested
-    against) and ``probe_faces (V, R)`` the faces incident to each probe vertex (padding: face ``F``,
-    a degenerate face).
+    against; also as positions ``probe_local (Nn, K)`` in their union ``probe_vertices (U,)``) and
+    ``probe_stencil (U, 4)``: vertices ``a, b, c, d`` whose chords ``(a - b) x (c - d)`` give the outward
+    normal at each probe vertex of any shaped body.
 
     UV layout (when the SMPL-X file has one): ``uvs (U, 2)`` (v up) and ``uv_faces (F, 3)``.
     """
@@ -185,7 +192,9 @@ class BodyRig:
     neck_border_distance: Tensor
     neck_adjacency: Tensor
     probe_index: Tensor
-    probe_faces: Tensor
+    probe_vertices: Tensor
+    probe_local: Tensor
+    probe_stencil: Tensor
     head_joint: int
     joint_names: tuple = ()
     uvs: Optional[Tensor] = None
@@ -443,8 +452,9 @@ class FullBodyAvatar:
         v_posed = template + (pose_feature @ rig.posedirs).view(T, -1, 3)
         posed_joints, A = batch_rigid_transform(full_pose, joints, rig.parents, dtype=dtype)
         J = A.shape[1]
-        Tm = (rig.lbs_weights @ A.reshape(T, J, 16)).view(T, -1, 4, 4)
-        verts = torch.einsum("bvij,bvj->bvi", Tm[..., :3, :3], v_posed) + Tm[..., :3, 3]
+        # skinning: blend the top three rows of the joint transforms (the fourth is [0, 0, 0, 1])
+        Tm = (rig.lbs_weights @ A[:, :, :3, :].reshape(T, J, 12)).view(T, -1, 3, 4)
+        verts = torch.einsum("bvij,bvj->bvi", Tm[..., :3], v_posed) + Tm[..., 3]
         if p.transl is not None:
             tr = ex(p.transl)[:, None, :]
             verts = verts + tr
@@ -479,6 +489,7 @@ class FullBodyAvatar:
         image_size: int | tuple[int, int] = 512,
         renderer: Optional["HeadAvatar"] = None,
         body_colors: Optional[Tensor] = None,
+        body_texture=None,
         background: float | tuple[float, float, float] = 1.0,
         backend: Optional[str] = None,
     ) -> FullBodyRender:
@@ -502,6 +513,9 @@ class FullBodyAvatar:
             body_colors: body albedo: ``(B, V, 3)`` / ``(V, 3)`` per vertex (e.g. a baked photo texture
                 sampled at the vertices) or ``(B, 3)`` / ``(3,)`` flat. Default: in neural mode a flat albedo
                 taken from the rendered face, in shaded mode the part colours.
+            body_texture: a texture in SMPL-X's UV layout, e.g. the photo baked by :meth:`bake_texture`
+                (anything with ``image (1, 3, S, S)``, ``uvs (U, 2)`` with v up and ``uv_faces (F, 3)``);
+                it replaces ``body_colors``.
             background: grey level or RGB.
             backend: rasteriser backend (default: the renderer's, else ``"auto"``).
 
@@ -526,10 +540,19 @@ class FullBodyAvatar:
                                  f"found {tuple(c.shape)}")
         elif mode == "shaded":
             colors = torch.as_tensor(PART_COLORS, dtype=self.vertices.dtype, device=self.device)[self.parts]
-        flat = body_colors is None and mode == "neural"
+        texture = None
+        if body_texture is not None:
+            uvs, uv_faces = body_texture.uvs, body_texture.uv_faces
+            if tuple(uv_faces.shape) != tuple(self.faces.shape):
+                raise InputError(f"body_texture: its uv_faces {tuple(uv_faces.shape)} do not match the body's faces "
+                                 f"{tuple(self.faces.shape)}")
+            uv = torch.as_tensor(uvs, dtype=self.vertices.dtype, device=self.device)
+            grid = torch.stack([2 * uv[:, 0] - 1, 1 - 2 * uv[:, 1]], dim=-1)[torch.as_tensor(uv_faces, device=self.device)]
+            texture = (body_texture.image, grid)
+        flat = body_colors is None and body_texture is None and mode == "neural"
         if mode == "shaded":
             return render_full_body(self.vertices, self.faces, camera, image_size, colors=colors,
-                                    background=background, backend=backend or "auto")
+                                    background=background, backend=backend or "auto", texture=texture)
         if head is None:
             raise InputError("render: neural mode needs the HeadAvatar whose networks render the head; pass "
                              "renderer=head to merge() or to render()")
@@ -539,6 +562,7 @@ class FullBodyAvatar:
         return render_full_body(
             self.vertices, self.faces, camera, image_size, colors=colors, background=background,
             backend=backend or head.backend, head=inputs, flat_albedo_from_face=flat,
+            texture=None if texture is None else (texture[0], _pad_faces(texture[1], inputs.faces.shape[0])),
         )
 
     def head_render_inputs(self, head: "HeadAvatar", camera, image_size: int | tuple[int, int]):

@@ -55,7 +55,7 @@ from rome_smplx.avatar.full_body import (
     FullBodyAvatar,
 )
 from rome_smplx.errors import InputError
-from rome_smplx.geometry.mesh import boundary_loops, edges, umeyama
+from rome_smplx.geometry.mesh import boundary_loops, edges, umeyama, vertex_normals
 from rome_smplx.types import HeadReconstruction, Similarity, SmplxParams
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -139,20 +139,38 @@ def _probe_sets(verts: np.ndarray, centres: np.ndarray) -> np.ndarray:
     return torch.cat([near, torch.stack(chosen, 1)], dim=1).numpy().astype(np.int64)
 
 
-def _incident_faces(faces: np.ndarray, vertices: np.ndarray, V: int) -> np.ndarray:
-    """``(V, R)`` faces incident to each of ``vertices`` (other rows, and padding, point at face ``len(faces)``,
-    a degenerate face the caller appends)."""
-    sel = np.isin(faces, vertices)
-    f_idx, corner = np.nonzero(sel)
-    v_of = faces[f_idx, corner]
-    order = np.argsort(v_of, kind="stable")
-    v_of, f_idx = v_of[order], f_idx[order]
-    counts = np.bincount(v_of, minlength=V)
-    R = max(int(counts.max(initial=1)), 1)
-    out = np.full((V, R), len(faces), dtype=np.int64)
-    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    slot = np.arange(len(v_of)) - start[v_of]
-    out[v_of, slot] = f_idx
+def _cross_stencils(verts: np.ndarray, faces: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """``(len(ids), 4)`` vertex ids ``a, b, c, d`` per vertex such that ``(v_a - v_b) x (v_c - v_d)`` is
+    along its outward normal: two chords of its one-ring across roughly perpendicular tangent directions
+    (the vertex itself stands in for a missing side on a border)."""
+    n_all = vertex_normals(torch.as_tensor(verts)[None], torch.as_tensor(faces))[0].numpy()
+    e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    e = np.unique(np.sort(np.concatenate([e, e[:, ::-1]]), axis=1), axis=0)
+    nbrs: dict[int, list[int]] = {}
+    wanted = set(int(i) for i in ids)
+    for a, b in e:
+        if a in wanted:
+            nbrs.setdefault(int(a), []).append(int(b))
+        if b in wanted:
+            nbrs.setdefault(int(b), []).append(int(a))
+    out = np.zeros((len(ids), 4), dtype=np.int64)
+    for r, i in enumerate(ids):
+        i = int(i)
+        nb = np.array(nbrs.get(i, [i]), dtype=np.int64)
+        n = n_all[i]
+        d = verts[nb] - verts[i]
+        d = d - np.outer(d @ n, n)  # tangential parts
+        t1 = d[np.argmax((d * d).sum(1))]
+        t1 = t1 / max(np.linalg.norm(t1), 1e-12)
+        t2 = np.cross(n, t1)
+        a1, a2 = d @ t1, d @ t2
+        a = nb[np.argmax(a1)]
+        b = nb[np.argmin(a1)] if a1.min() < 0 else i
+        c = nb[np.argmax(a2)] if a2.max() > 0 else i
+        dd = nb[np.argmin(a2)] if a2.min() < 0 else i
+        if np.cross(verts[a] - verts[b], verts[c] - verts[dd]) @ n < 0:
+            c, dd = dd, c
+        out[r] = (a, b, c, dd)
     return out
 
 
@@ -228,8 +246,9 @@ def _build_rig(assets: "Assets", smplx_model: "SmplxModel", flame: "FlameModel")
         # probes: for each neck vertex, the body vertices its displaced point is tested against: the
         # nearest ones (dense) and a farthest-point sample of a wider neighbourhood (shoulders, back)
         probe = _probe_sets(v_np, neck_s)
-        uniq = np.unique(probe)
-        ring = _incident_faces(f_np, uniq, V)
+        uniq, probe_local = np.unique(probe, return_inverse=True)
+        probe_local = probe_local.reshape(probe.shape)
+        stencil = _cross_stencils(v_np, f_np, uniq)
         head_joint = list(JOINT_NAMES).index("head")
         f_sd = flame.shapedirs.detach()
         f_xd = flame.exprdirs.detach()
@@ -247,7 +266,8 @@ def _build_rig(assets: "Assets", smplx_model: "SmplxModel", flame: "FlameModel")
             align=align, hair=hair, neck_index=neck_index,
             neck_core_distance=torch.as_tensor(d_core, device=dev, dtype=dtype), neck_border_distance=torch.as_tensor(d_border, device=dev, dtype=dtype),
             neck_adjacency=torch.as_tensor(adj, device=dev, dtype=dtype),
-            probe_index=torch.as_tensor(probe, device=dev), probe_faces=torch.as_tensor(ring, device=dev),
+            probe_index=torch.as_tensor(probe, device=dev), probe_vertices=torch.as_tensor(uniq, device=dev),
+            probe_local=torch.as_tensor(probe_local, device=dev), probe_stencil=torch.as_tensor(stencil, device=dev),
             head_joint=head_joint, joint_names=tuple(JOINT_NAMES[:J]), **_uv_layout(assets, dev, dtype),
         )
     logger.debug("merge rig: %d body vertices, %d head vertices (%d neck, %d align), %d probe vertices",
@@ -351,14 +371,19 @@ def _hair_weights(rig: BodyRig, shaped: Tensor, base: Tensor, disp: Tensor, lo: 
     b, i = torch.nonzero(long, as_tuple=True)
     p = base[b, i] + disp[b, i]  # (M, 3)
     flat = shaped.reshape(B * V, 3)
-    ids = rig.probe_index[i]  # (M, K) body vertex ids
-    cand = flat.index_select(0, (ids + (b * V)[:, None]).reshape(-1)).view(*ids.shape, 3)
-    k = (cand - p[:, None]).square().sum(-1).argmin(1)
-    vid = ids.gather(1, k[:, None])[:, 0]
-    c = cand[torch.arange(len(k), device=k.device), k]
-    faces = torch.cat([rig.faces, rig.faces.new_zeros(1, 3)])[rig.probe_faces[vid]]  # (M, R, 3)
-    fv = flat.index_select(0, (faces + (b * V)[:, None, None]).reshape(-1)).view(*faces.shape, 3)
-    n = torch.cross(fv[:, :, 1] - fv[:, :, 0], fv[:, :, 2] - fv[:, :, 0], dim=-1).sum(1)
+    U = rig.probe_vertices.shape[0]
+    # the probe vertices of every body, coordinates first: the distances are three contiguous passes
+    sub = shaped.index_select(1, rig.probe_vertices).permute(2, 0, 1).reshape(3, B * U)
+    lid = rig.probe_local[i] + (b * U)[:, None]  # (M, K)
+    cand = sub.index_select(1, lid.reshape(-1)).view(3, *lid.shape)
+    d2 = (cand[0] - p[:, 0:1]).square() + (cand[1] - p[:, 1:2]).square() + (cand[2] - p[:, 2:3]).square()
+    k = d2.argmin(1)
+    vid = rig.probe_index[i].gather(1, k[:, None])[:, 0]
+    c = flat.index_select(0, vid + b * V)
+    # the shaped body's normal at the nearest probe vertex: the cross product of two chords through it
+    st = rig.probe_stencil[rig.probe_local[i].gather(1, k[:, None])[:, 0]] + (b * V)[:, None]  # (M, 4)
+    q = flat.index_select(0, st.reshape(-1)).view(-1, 4, 3)
+    n = torch.cross(q[:, 0] - q[:, 1], q[:, 2] - q[:, 3], dim=-1)
     n = n / n.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     outside = ((p - c) * n).sum(-1)
     out[b, i] = _smoothstep((outside - lo) / (hi - lo))

@@ -1,24 +1,25 @@
 """Rendering a merged full-body mesh: ROME's deferred neural renderer on the head, shading on the body.
 
-One rasterisation of the whole mesh (body and head faces in one z-buffer) gives, per pixel, the nearest
-face. Then:
+One rasterisation of the whole mesh (body and head faces in one z-buffer, :data:`HEAD_LAYERS` nearest
+faces per pixel) gives, per pixel, the nearest face and the nearest head face. Then:
 
 1. **Body** pixels are Lambert-shaded (head light) from a per-vertex albedo.
-2. **Head** pixels (faces that are FLAME faces under the correspondence) feed ROME's renderer: their
-   UVs (the FLAME UVs of the faces) and head-frame normals are resampled into a square crop at the
-   network's resolution, the neural texture is sampled there and E_img turns ``cat[texture,
-   harmonic(normals)]`` into an RGB image and a mask, exactly as
-   :class:`~rome_smplx.render.neural.DeferredNeuralRenderer` does for a head alone. Body pixels inside
-   the crop are background for the network, like everything outside ROME's own mesh.
+2. **Head** pixels (faces that are FLAME faces under the correspondence) feed ROME's renderer: the
+   UVs (the FLAME UVs of the faces) and head-frame normals of the nearest head face are resampled into
+   a square crop at the network's resolution, the neural texture is sampled there and E_img turns
+   ``cat[texture, harmonic(normals)]`` into an RGB image and a mask, as
+   :class:`~rome_smplx.render.neural.DeferredNeuralRenderer` does for a head alone. The network sees the
+   head as ROME would, body faces in front of it (the chest before the far side of the neck, a hand)
+   do not reach it; the composite puts them back in front.
 3. **Composite**: the network's image is pasted back through the crop with weight ``mask * region``,
-   where ``region`` is the interpolated seam weight on head pixels (so the neck fades from the network
-   to the shaded body with no edge), and, off the mesh's head pixels, a thin dilation of the head
+   where ``region`` is the interpolated seam weight where a head face is nearest (so the neck fades
+   from the network to the shaded body with no edge) and, elsewhere, a thin dilation of the head
    region limited to pixels where the body lies behind the head (hair edges may overlap the shoulders,
    never a hand in front of the face).
 
 With a crop of one output pixel per network pixel (:meth:`OrthographicCamera.from_rome` of the source
 camera) the network sees exactly what :meth:`HeadAvatar.render <rome_smplx.avatar.head.HeadAvatar.render>`
-shows it, up to the body below the head.
+shows it.
 """
 
 from __future__ import annotations
@@ -217,6 +218,7 @@ def render_full_body(
     backend: str = "auto",
     head: Optional[HeadRenderInputs] = None,
     flat_albedo_from_face: bool = False,
+    texture: Optional[tuple[Tensor, Tensor]] = None,
 ) -> FullBodyRender:
     """Render posed full-body meshes, the head through ROME's network when ``head`` is given.
 
@@ -232,6 +234,9 @@ def render_full_body(
         head: the neural head pass (see :class:`HeadRenderInputs`); ``None`` shades everything.
         flat_albedo_from_face: with ``head`` and no ``colors``: take the body's flat albedo from the mean
             colour the network gives the face.
+        texture: ``(image (1 or B, 3, S, S), face_uvs (F', 3, 2))``: an albedo texture and the
+            ``grid_sample`` coordinates of every rasterised face's corners (row 0 of the image is the top);
+            it replaces ``colors``.
 
     Returns:
         :class:`~rome_smplx.types.FullBodyRender`.
@@ -259,6 +264,11 @@ def render_full_body(
     shade = (0.25 + 0.75 * n_img[..., 2].abs().clamp(0, 1)).unsqueeze(1)  # head light, two-sided
     bg = _background(background, verts)
     albedo = None if colors is None else interpolate(frags, colors.to(dtype).expand(B, V, 3))[:, :, :, 0].permute(0, 3, 1, 2)
+    if texture is not None:
+        image, face_uvs = texture
+        grid = interpolate(frags, face_uvs.to(dev, dtype).unsqueeze(0).expand(B, -1, -1, -1))[:, :, :, 0]
+        tex = image.to(dev, dtype).expand(B, *image.shape[1:])
+        albedo = F.grid_sample(tex, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
     if head is None:
         if albedo is None:

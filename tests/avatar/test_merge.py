@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -524,6 +525,19 @@ def test_render_composites_body_and_head_by_depth(world):
     # head pixels carry the network's colour
     hp = red.head_alpha[0, 0] > 0.99
     torch.testing.assert_close(red.image[0][:, hp], red.head_image[0][:, hp], atol=1e-6, rtol=0)
+    # a texture in SMPL-X's UV layout (a baked photo) colours the body the same way
+    assert avatar.rig.uvs is not None
+    half = torch.zeros(1, 3, 8, 8)
+    half[:, 2] = 1.0  # blue everywhere
+    tex = SimpleNamespace(image=half, uvs=avatar.rig.uvs, uv_faces=avatar.rig.uv_faces)
+    with torch.no_grad():
+        blue = avatar.render(cam, "neural", image_size=96, body_texture=tex)
+        blue_shaded = avatar.render(cam, "shaded", image_size=96, body_texture=tex)
+    for out in (blue, blue_shaded):
+        px = out.image[0][:, body_px]
+        assert float(px[:2].abs().max()) == 0.0 and float(px[2].min()) > 0.2
+    with pytest.raises(InputError, match="uv_faces"):
+        avatar.render(cam, body_texture=SimpleNamespace(image=half, uvs=avatar.rig.uvs, uv_faces=avatar.rig.uv_faces[:-1]))
     with pytest.raises(InputError, match="mode"):
         avatar.render(cam, "wireframe")
     bare = dataclasses.replace(avatar, renderer=None)
