@@ -56,6 +56,8 @@ MORPHS = ("expression", "jaw")
 JAW_OPEN_ANGLE = 0.35
 #: Poses the weight-truncation error is measured over (besides the motion's frames).
 NUM_TEST_POSES = 16
+#: Most motion frames the export's error measurements use (evenly spaced).
+MAX_CHECK_FRAMES = 32
 
 
 def _np(t: Any, dtype=np.float64) -> np.ndarray:
@@ -129,7 +131,7 @@ class ExportReport:
         path: the file; bytes: its size; seconds: time taken.
         vertices: glTF vertices (split at UV seams); joints; morph_targets: their names; frames.
         truncation_error_m: largest vertex error of keeping 4 weights per vertex, over the motion's frames
-            and :data:`NUM_TEST_POSES` seeded poses.
+            (at most :data:`MAX_CHECK_FRAMES`, evenly spaced) and :data:`NUM_TEST_POSES` seeded poses.
         corrective_error_m: largest vertex error of the baked pose correctives (0 without them).
         expression_joint_error_m: largest vertex error of fixed joints under the motion's expressions.
         not_reproduced: what a plain glTF viewer cannot reproduce.
@@ -321,8 +323,9 @@ def export_rigged(
         not_reproduced.append("pose correctives: not included (SMPL-X's pose-dependent offsets are missing in "
                               "every non-rest pose)")
 
-    # measurements
-    checks = np.concatenate([frames, sample_poses(J)]) if T else sample_poses(J)
+    # measurements (over at most MAX_CHECK_FRAMES evenly spaced frames of the motion, plus seeded poses)
+    pick = np.unique(np.linspace(0, T - 1, min(T, MAX_CHECK_FRAMES)).round().astype(int)) if T else np.zeros(0, int)
+    checks = np.concatenate([frames[pick], sample_poses(J)]) if T else sample_poses(J)
     trunc = gltf.truncation_error(rig.template, rig.joints, rig.parents, rig.weights, checks)
     n_inf = int((rig.weights > 0).sum(1).max())
     not_reproduced.append(f"skin weights: {n_inf} influences at most per vertex in the model, 4 in the file "
@@ -330,7 +333,7 @@ def export_rigged(
     ejoint = 0.0
     if n_expr and rig.joint_expr_dirs is not None:
         if T:
-            E, rots = _np(motion.params.expression)[:, :n_expr], frames
+            E, rots = _np(motion.params.expression)[pick, :n_expr], frames[pick]
         else:
             E = np.zeros((1, n_expr)) if pose is None else _np(pose.expression)[:, :n_expr]
             rots = static[None]

@@ -265,6 +265,11 @@ def bake_avatar(
     key = ("mirror", V)
     if key not in rig.cache:
         rig.cache[key] = bake.mirror_vertices(rig.v_template.detach().cpu().float(), tolerance=None)
-    return bake_views(faces, rig.uvs.cpu().float(), rig.uv_faces.cpu(), views, size=size,
-                      parts=avatar.parts[index].cpu(), mirror=rig.cache[key],
-                      part_fallback={PART_BODY: PART_FACE, PART_NECK: PART_FACE})
+    uv_key = ("uv_raster", int(size))
+    uvr = rig.cache.get(uv_key)
+    if uvr is None:  # the layout is the model's: rasterise it once per size (kept up to 1024^2, ~22 MB)
+        uvr = bake.rasterize_uv(rig.uvs.cpu().float(), rig.uv_faces.cpu(), size)
+        if size <= 1024:
+            rig.cache[uv_key] = uvr
+    return bake.bake_texture(faces, uvr, views, parts=avatar.parts[index].cpu(), mirror=rig.cache[key],
+                             part_fallback={PART_BODY: PART_FACE, PART_NECK: PART_FACE})

@@ -9,7 +9,7 @@ Usage: ``python blender_probe.py REQUEST.json`` with keys
   glTF-frame skinning matrix ``G_j IBM_j`` to set on the pose bones;
 * ``frame``: optional animation frame to evaluate instead (the imported action at that frame);
 * ``reexport``: optional ``.glb`` path to export the scene to again;
-* ``render``: optional ``.png`` path for a workbench render of the imported scene.
+* ``render``: optional ``.png`` path for a Cycles (CPU) render of the imported scene.
 
 Blender imports glTF's y-up as z-up by ``(x, y, z) -> (x, -z, y)``; the report converts back.
 """
@@ -64,12 +64,24 @@ def _set_pose(arm, mesh, names, skinning) -> None:
 
 
 def _render(path: str) -> None:
+    """Cycles on the CPU (works headless, without a GPU context), a sun and a bright sky."""
     scene = bpy.context.scene
-    scene.render.engine = "BLENDER_WORKBENCH"
-    scene.display.shading.light = "STUDIO"
-    scene.display.shading.color_type = "TEXTURE"
-    scene.render.resolution_x, scene.render.resolution_y = 640, 800
+    scene.render.engine = "CYCLES"
+    scene.cycles.device = "CPU"
+    scene.cycles.samples = 32
+    scene.cycles.use_denoising = False
+    scene.render.resolution_x, scene.render.resolution_y = 600, 800
     scene.render.film_transparent = False
+    scene.view_settings.view_transform = "Standard"  # the texture's colours as they are (not AgX's tone curve)
+    world = bpy.data.worlds.new("sky")
+    world.use_nodes = True
+    world.node_tree.nodes["Background"].inputs[0].default_value = (1.0, 1.0, 1.0, 1.0)
+    world.node_tree.nodes["Background"].inputs[1].default_value = 0.8
+    scene.world = world
+    sun = bpy.data.objects.new("sun", bpy.data.lights.new("sun", "SUN"))
+    sun.data.energy = 2.5
+    sun.rotation_euler = (0.9, 0.0, 0.5)
+    scene.collection.objects.link(sun)
     _, meshes = _objects()
     co = np.concatenate([_world_coords(m, True) for m in meshes]) @ C[:3, :3].T  # Blender frame
     lo, hi = co.min(0), co.max(0)
@@ -79,7 +91,7 @@ def _render(path: str) -> None:
     cam = bpy.data.objects.new("camera", cam_data)
     scene.collection.objects.link(cam)
     height = float(hi[2] - lo[2])
-    dist = 1.25 * height / (2 * np.tan(cam_data.angle_y / 2)) + float(hi[1] - lo[1])
+    dist = float(0.5 * height / np.tan(cam_data.angle_y / 2) + float(hi[1] - lo[1]) / 2)
     direction = Vector((0.35, -1.0, 0.12)).normalized()  # in front (-y in Blender), a little to the side
     cam.location = Vector(centre.tolist()) + dist * direction
     cam.rotation_euler = (Vector(centre.tolist()) - cam.location).to_track_quat("-Z", "Y").to_euler()
