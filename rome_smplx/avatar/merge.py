@@ -15,8 +15,9 @@ Recipe (per batch element; every step is a batched tensor operation):
    and shoulders with the others. A neck offset carries hair when it takes its vertex out of the
    SMPL-X body: the displaced point's signed distance to the body surface (point-to-plane at the
    nearest of the body vertices around it) above ``hair_margin`` makes it hair (smoothstep between the
-   two margins, then spread one ring so the hair's edge is soft but hair stays whole). Hair offsets
-   are kept whole. The rest is reshaping: it fades out with ``1 - smoothstep`` of the graph distance
+   two margins, then spread one ring so the hair's edge is soft but hair stays whole); so does an
+   optional hair segmentation of the source photo where it covers a neck vertex the source camera
+   sees. Hair offsets are kept whole. The rest is reshaping: it fades out with ``1 - smoothstep`` of the graph distance
    over the SMPL-X surface from the head (the FLAME vertices outside the neck list) and is 0 from
    ``blend_width`` on and at the head's border with the body, so the shoulders are SMPL-X's and there
    is no step. The per-vertex weight is the avatar's ``seam_weights``.
@@ -81,6 +82,7 @@ __all__ = [
     "SKELETONS",
     "body_rig",
     "merge",
+    "segmented_hair",
 ]
 
 HEAD_MODES = ("hair", "full")
@@ -353,21 +355,23 @@ def _coeffs(t: Tensor, n: int, what: str) -> Tensor:
     return t
 
 
-def _hair_weights(rig: BodyRig, shaped: Tensor, base: Tensor, disp: Tensor, lo: float, hi: float) -> Tensor:
+def _hair_weights(rig: BodyRig, shaped: Tensor, base: Tensor, disp: Tensor, lo: float, hi: float,
+                  seen: Optional[Tensor] = None) -> Tensor:
     """``(B, Nn)`` in [0, 1]: how much each neck offset carries hair.
 
     The displaced point ``base + disp`` is tested against the body it was merged onto: its distance in
     front of the tangent plane of the nearest probe vertex (area-weighted vertex normal of the shaped
     body). Offsets shorter than ``lo`` cannot leave the body by ``lo`` (the neck vertex itself is a
-    probe), so only the others are tested. Smoothstep between the margins, then spread by one ring
-    (the maximum with the neighbours' mean) so hair stays whole and its edge soft.
+    probe), so only the others are tested. Smoothstep between the margins, the maximum with the
+    segmentation's hair (``seen``, when given), then spread by one ring (the maximum with the
+    neighbours' mean) so hair stays whole and its edge soft.
     """
     B, Nn = disp.shape[:2]
     V = shaped.shape[1]
-    out = disp.new_zeros(B, Nn)
+    out = disp.new_zeros(B, Nn) if seen is None else seen.to(disp.dtype)
     long = disp.norm(dim=-1) >= lo
     if not bool(long.any()):
-        return out
+        return out if seen is None else torch.maximum(out, out @ rig.neck_adjacency.T)
     b, i = torch.nonzero(long, as_tuple=True)
     p = base[b, i] + disp[b, i]  # (M, 3)
     flat = shaped.reshape(B * V, 3)
@@ -386,8 +390,47 @@ def _hair_weights(rig: BodyRig, shaped: Tensor, base: Tensor, disp: Tensor, lo: 
     n = torch.cross(q[:, 0] - q[:, 1], q[:, 2] - q[:, 3], dim=-1)
     n = n / n.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     outside = ((p - c) * n).sum(-1)
-    out[b, i] = _smoothstep((outside - lo) / (hi - lo))
+    out[b, i] = torch.maximum(out[b, i], _smoothstep((outside - lo) / (hi - lo)))
     return torch.maximum(out, out @ rig.neck_adjacency.T)
+
+
+def segmented_hair(rig: BodyRig, recon: HeadReconstruction, seg: Tensor, B: int) -> Tensor:
+    """``(B, Nn)``: the hair segmentation of the source image at every neck vertex it sees.
+
+    The reconstruction's deformed source mesh is projected with its camera and global rotation (ROME's
+    projection) and rasterised at the segmentation's size; a neck vertex counts where it is visible
+    (within 5 mm of the nearest surface at its pixel) and takes the segmentation's value there.
+    """
+    from rome_smplx.render.cameras import rome_project
+    from rome_smplx.render.neural import ROME_DEPTH_SHIFT
+    from rome_smplx.render.raster import rasterize
+
+    flame = recon.flame
+    if flame.cam is None:
+        raise InputError("merge: hair_segmentation needs the reconstruction's camera (recon.flame.cam = [s, tx, ty])")
+    if seg.dim() != 4 or seg.shape[1] != 1 or seg.shape[0] not in (1, B):
+        raise InputError(f"merge: hair_segmentation must be (B, 1, H, W) with B = {B} or 1, found {tuple(seg.shape)}")
+    dtype = rig.dtype
+
+    def ex(t: Tensor) -> Tensor:
+        return t.expand(B, *t.shape[1:]) if t.shape[0] != B else t
+
+    verts = ex(recon.vertices.to(dtype))
+    cam, rot = ex(flame.cam.to(dtype)), ex(flame.global_rot.to(dtype))
+    root = torch.einsum("n,bnc->bc", rig.flame_root_regressor, verts - ex(recon.offsets.to(dtype)))
+    ndc = rome_project(verts, cam, root, rot)
+    ndc = torch.cat([ndc[..., :2], ndc[..., 2:] + ROME_DEPTH_SHIFT], dim=-1)
+    H, W = int(seg.shape[-2]), int(seg.shape[-1])
+    frags = rasterize(ndc, recon.faces.to(verts.device), (H, W), backend="auto")
+    zbuf = torch.where(frags.pix_to_face[..., 0] >= 0, frags.zbuf[..., 0], torch.full_like(frags.zbuf[..., 0], float("inf")))
+    q = ndc[:, rig.neck_index]  # (B, Nn, 3)
+    col = ((q[..., 0] + 1) * W / 2).floor().long()
+    row = ((q[..., 1] + 1) * H / 2).floor().long()
+    inside = (col >= 0) & (col < W) & (row >= 0) & (row < H)
+    z = zbuf.reshape(B, -1).gather(1, (row.clamp(0, H - 1) * W + col.clamp(0, W - 1)))
+    visible = inside & (q[..., 2] <= z + 0.005 * cam[:, :1])
+    value = torch.nn.functional.grid_sample(ex(seg.to(dtype)), q[:, :, None, :2], mode="bilinear", align_corners=False)
+    return value[:, 0, :, 0].clamp(0, 1) * visible.to(dtype)
 
 
 def merge(
@@ -399,6 +442,7 @@ def merge(
     blend_width: float = DEFAULT_BLEND_WIDTH,
     hair_margin: tuple[float, float] = DEFAULT_HAIR_MARGIN,
     skeleton: str = "body",
+    hair_segmentation: Optional[Tensor] = None,
     renderer: Optional["HeadAvatar"] = None,
     smplx_model: Optional["SmplxModel"] = None,
     flame_model: Optional["FlameModel"] = None,
@@ -416,6 +460,9 @@ def merge(
             offset starts to count, and fully counts, as hair (kept whole).
         skeleton: ``"body"`` (rest joints from the body without hair) or ``"template"`` (from the merged
             template, smplx's rule).
+        hair_segmentation: optional ``(B, 1, H, W)`` hair probability of the reconstruction's source image
+            (its aligned crop, e.g. a face parser's hair class): neck vertices it covers, where the
+            source camera sees them, carry hair whatever their offsets.
         renderer: the :class:`~rome_smplx.avatar.head.HeadAvatar` that made ``recon``, kept for
             :meth:`FullBodyAvatar.render` (optional).
         smplx_model, flame_model: models to read the buffers from instead of the assets' (never written).
@@ -473,7 +520,8 @@ def merge(
         disp = disp + sigma
     # 4. the neck: hair (outside the body) or reshaping (fades out)
     ni = rig.neck_index
-    hair_w = _hair_weights(rig, shaped, target[:, ni], disp[:, ni], lo, hi)
+    seen = None if hair_segmentation is None else segmented_hair(rig, recon, hair_segmentation.to(dev), B)
+    hair_w = _hair_weights(rig, shaped, target[:, ni], disp[:, ni], lo, hi, seen)
     reshape_w = rig.neck_falloff(blend_width)
     seam_f = torch.ones(B, N, dtype=dtype, device=dev)
     seam_f[:, ni] = hair_w + (1 - hair_w) * reshape_w

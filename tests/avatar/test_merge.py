@@ -271,6 +271,44 @@ def test_a_long_haired_synthetic_subject_keeps_its_curtain_and_sheds_the_neck_la
     assert float(avatar.offsets[0, corr[neck[bare & (seam == 0)]]].abs().max()) == 0.0
 
 
+def test_a_hair_segmentation_keeps_thin_hair_the_source_camera_sees(world):
+    """Hair too thin to leave the body by the margin is told apart by the photo's hair segmentation."""
+    from rome_smplx.assets.synthetic.video import SEGMENTATION_LABELS
+    from rome_smplx.avatar.merge import segmented_hair
+
+    head, assets = world["head"], world["assets"]
+    data = assets.rome_data()
+    neck = data.neck_list
+    subj = SyntheticSubject.from_seed(1, assets, family="long")
+    frame = subj.render(dataclasses.replace(subj.walk(1)[0], yaw=0.8, pitch=0.0, roll=0.0), image_size=128)
+    seg = (frame.segmentation == SEGMENTATION_LABELS["hair"]).float()[None, None]
+    thin = frame.offsets.clone()
+    thin[neck] *= 0.25  # the curtain pressed onto the neck: a few mm
+    recon = HeadReconstruction(texture=torch.zeros(1, 8, 4, 4), offsets=thin[None],
+                               vertices=(frame.vertices - frame.offsets + thin)[None], faces=data.faces,
+                               uv_faces=data.uv_faces, uvs=data.vertex_uvs, flame=frame.flame)
+    body = SmplxParams(betas=torch.as_tensor(subj.body["betas"], dtype=torch.float32)[None], expression=torch.zeros(1, 50))
+    with torch.no_grad():
+        plain = merge(recon, body, assets, flame_model=head.flame)
+        segmented = merge(recon, body, assets, flame_model=head.flame, hair_segmentation=seg)
+        seen = segmented_hair(plain.rig, recon, seg, 1)[0]
+    truth = subj.hair_weight[neck]
+    covered = (truth >= 0.99) & (seen >= 0.99)
+    bare = truth == 0
+    assert int(covered.sum()) >= 5 and float(seen[bare].max()) < 0.5  # it sees some curtain, no hair on bare skin
+    corr = plain.rig.corr
+
+    def kept(av):
+        return av.seam_weights[0, corr[neck]] > 0.9999
+
+    assert bool(kept(segmented)[covered].all())
+    assert float(kept(plain)[covered].float().mean()) < 0.5  # the geometry alone cannot tell
+    for av in (plain, segmented):
+        assert float((av.parts[0, corr[neck[bare]]] == PART_NECK).float().mean()) >= 0.9
+    with pytest.raises(InputError, match="hair_segmentation"):
+        merge(recon, body, assets, hair_segmentation=seg[0])
+
+
 def test_full_mode_takes_rome_face_shape_and_hair_mode_keeps_smplx_face(world):
     head, assets = world["head"], world["assets"]
     g = torch.Generator().manual_seed(7)
