@@ -69,6 +69,7 @@ def test_baked_head_reproduces_the_photo(subject, baked):
     visible = (ours[None, None] & (recon.source_mask > 0.5)).float()
     assert float(visible.mean()) > 0.2
     value = float(psnr(img, photo, visible))
+    print(f"head photo -> texture -> render: {value:.2f} dB on {float(visible.mean()):.1%} of the pixels")
     assert value >= 30.0, value
     # the face and hair texels were seen; the body, never photographed, took the face's skin tone
     assert baked.stats["views"]["head_photo"] > 0.05
