@@ -522,7 +522,7 @@ class FullBodyAvatar:
         Returns:
             :class:`~rome_smplx.types.FullBodyRender`.
         """
-        from rome_smplx.render.full_body import render_full_body
+        from rome_smplx.render.full_body import AlbedoTexture, render_full_body
 
         if mode not in RENDER_MODES:
             raise InputError(f"mode: expected one of {RENDER_MODES}, found {mode!r}")
@@ -548,7 +548,7 @@ class FullBodyAvatar:
                                  f"{tuple(self.faces.shape)}")
             uv = torch.as_tensor(uvs, dtype=self.vertices.dtype, device=self.device)
             grid = torch.stack([2 * uv[:, 0] - 1, 1 - 2 * uv[:, 1]], dim=-1)[torch.as_tensor(uv_faces, device=self.device)]
-            texture = (body_texture.image, grid)
+            texture = AlbedoTexture(body_texture.image, grid)
         flat = body_colors is None and body_texture is None and mode == "neural"
         if mode == "shaded":
             return render_full_body(self.vertices, self.faces, camera, image_size, colors=colors,
@@ -562,7 +562,7 @@ class FullBodyAvatar:
         return render_full_body(
             self.vertices, self.faces, camera, image_size, colors=colors, background=background,
             backend=backend or head.backend, head=inputs, flat_albedo_from_face=flat,
-            texture=None if texture is None else (texture[0], _pad_faces(texture[1], inputs.faces.shape[0])),
+            texture=None if texture is None else AlbedoTexture(texture.image, _pad_faces(texture.face_uvs, inputs.faces.shape[0])),
         )
 
     def head_render_inputs(self, head: "HeadAvatar", camera, image_size: int | tuple[int, int]):

@@ -39,7 +39,7 @@ from rome_smplx.render.neural import sample_texture
 from rome_smplx.render.raster import Fragments, interpolate, rasterize
 from rome_smplx.types import FullBodyRender, Similarity
 
-__all__ = ["HeadRenderInputs", "OrthographicCamera", "render_full_body"]
+__all__ = ["AlbedoTexture", "HeadRenderInputs", "OrthographicCamera", "render_full_body"]
 
 #: Faces kept per pixel: the nearest head face behind up to ``HEAD_LAYERS - 1`` body faces still reaches
 #: the network (a hand in front of the face, the chest in front of the neck's far side).
@@ -133,6 +133,19 @@ class OrthographicCamera:
 
 
 @dataclass
+class AlbedoTexture:
+    """A body albedo texture and where every rasterised face's corners sample it.
+
+    Attributes:
+        image: ``(1 or B, 3, S, S)`` RGB in [0, 1], row 0 at the top.
+        face_uvs: ``(F, 3, 2)`` ``grid_sample`` coordinates (x right, y down, [-1, 1]) of each face corner.
+    """
+
+    image: Tensor
+    face_uvs: Tensor
+
+
+@dataclass
 class HeadRenderInputs:
     """What the neural head pass needs besides the posed mesh (built by the avatar).
 
@@ -218,7 +231,7 @@ def render_full_body(
     backend: str = "auto",
     head: Optional[HeadRenderInputs] = None,
     flat_albedo_from_face: bool = False,
-    texture: Optional[tuple[Tensor, Tensor]] = None,
+    texture: Optional[AlbedoTexture] = None,
 ) -> FullBodyRender:
     """Render posed full-body meshes, the head through ROME's network when ``head`` is given.
 
@@ -234,9 +247,7 @@ def render_full_body(
         head: the neural head pass (see :class:`HeadRenderInputs`); ``None`` shades everything.
         flat_albedo_from_face: with ``head`` and no ``colors``: take the body's flat albedo from the mean
             colour the network gives the face.
-        texture: ``(image (1 or B, 3, S, S), face_uvs (F', 3, 2))``: an albedo texture and the
-            ``grid_sample`` coordinates of every rasterised face's corners (row 0 of the image is the top);
-            it replaces ``colors``.
+        texture: an :class:`AlbedoTexture` (with corners for every rasterised face); it replaces ``colors``.
 
     Returns:
         :class:`~rome_smplx.types.FullBodyRender`.
@@ -265,9 +276,8 @@ def render_full_body(
     bg = _background(background, verts)
     albedo = None if colors is None else interpolate(frags, colors.to(dtype).expand(B, V, 3))[:, :, :, 0].permute(0, 3, 1, 2)
     if texture is not None:
-        image, face_uvs = texture
-        grid = interpolate(frags, face_uvs.to(dev, dtype).unsqueeze(0).expand(B, -1, -1, -1))[:, :, :, 0]
-        tex = image.to(dev, dtype).expand(B, *image.shape[1:])
+        grid = interpolate(frags, texture.face_uvs.to(dev, dtype).unsqueeze(0).expand(B, -1, -1, -1))[:, :, :, 0]
+        tex = texture.image.to(dev, dtype).expand(B, *texture.image.shape[1:])
         albedo = F.grid_sample(tex, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
     if head is None:
