@@ -131,6 +131,7 @@ def test_textured_obj_and_labelled_ply(subject, baked, tmp_path):
     assert rgb[parts == PART_HAIR].mean() < rgb[parts == PART_FACE].mean()
 
 
+@pytest.mark.slow
 def test_neural_views_are_back_projected_under_the_photo(subject):
     avatar, recon = subject["avatar"], subject["recon"]
     tex = avatar.bake_texture(recon=recon, size=256, neural_views=(-60.0, 60.0), erode=0)

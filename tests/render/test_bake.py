@@ -65,7 +65,7 @@ def test_uv_raster_band_extrapolates(uv512):
     assert float(r.bary[band].min(-1).values.max()) < 1e-6
 
 
-@pytest.mark.parametrize("kind", ["perspective", "weak_perspective"])
+@pytest.mark.parametrize("kind", ["perspective", pytest.param("weak_perspective", marks=pytest.mark.slow)])
 def test_bake_then_render_reproduces_the_photo(body, kind):
     """The issue's check: >= 30 dB on the visible pixels, at the default 1024 texture."""
     V, F, vt, ft, col, parts = body
