@@ -58,6 +58,7 @@ __all__ = [
     "DistillData",
     "LinearDistillConfig",
     "LinearDistiller",
+    "load_video",
     "export_linear_hair",
     "fit_pca_basis",
     "load_checkpoint",
@@ -291,6 +292,35 @@ def load_people(folder: str | os.PathLike, image_size: int = 256, limit: int | N
     return data, has_truth
 
 
+def load_video(assets: Assets, seeds, frames: int = 2, image_size: int = 128,
+               tracking_noise: float = 1.0) -> DistillData:
+    """Source frames of the synthetic video world: ``frames`` frames of each subject of ``seeds``.
+
+    Images, mattes and the *tracked* FLAME codes of every frame; ``targets`` are empty (fill them
+    with :func:`teacher_coefficients`). Names are ``"<seed>/<frame>"``.
+    """
+    from tqdm.auto import tqdm
+
+    from rome_smplx.assets.synthetic.video import SyntheticSubject
+
+    images, masks, flames, names = [], [], [], []
+    for seed in tqdm(list(seeds), desc="video frames", unit="subject", leave=False):
+        subj = SyntheticSubject.from_seed(int(seed), assets)
+        walk = subj.walk(frames)
+        for k, fr in enumerate(subj.render(walk, image_size, tracking_noise=tracking_noise, frame_ids=list(range(frames)))):
+            images.append(fr.image[None])
+            masks.append(fr.matte[None])
+            flames.append(fr.tracked)
+            names.append(f"{seed}/{k}")
+    if not names:
+        raise InputError("load_video: no subjects (empty seed range)")
+    flame = FlameParams(**{
+        f.name: (None if getattr(flames[0], f.name) is None else torch.cat([getattr(x, f.name) for x in flames]))
+        for f in dataclasses.fields(FlameParams)
+    })
+    return DistillData(torch.cat(images), torch.cat(masks), flame, torch.zeros(len(names), 0), names)
+
+
 @torch.no_grad()
 def teacher_coefficients(head: HeadAvatar, data: DistillData, basis: Tensor, mean: Tensor, chunk: int = 4) -> tuple[Tensor, Tensor]:
     """Targets from a full-model teacher: its offsets on every image, projected onto the basis.
@@ -339,6 +369,10 @@ class LinearDistillConfig:
         recalibrate_bn: after training, recompute the BatchNorm running statistics as exact averages
             over the training images (see :meth:`LinearDistiller.recalibrate_batchnorm`).
         device: torch device string.
+        video_seeds: ``[start, stop)`` subjects of the synthetic video world as the data (instead of
+            ``data``); video_frames frames each, with tracker noise ``tracking_noise``.
+        regressor_layers, regressor_width: blocks per stage and base width of the regressor
+            (ROME: ResNet-50, ``[3, 4, 6, 3]`` and 64).
     """
 
     assets: str | None = None
@@ -365,6 +399,11 @@ class LinearDistillConfig:
     log_every: int = 10
     recalibrate_bn: bool = True
     device: str = "cpu"
+    video_seeds: list | None = None
+    video_frames: int = 2
+    tracking_noise: float = 1.0
+    regressor_layers: tuple[int, int, int, int] = (3, 4, 6, 3)
+    regressor_width: int = 64
 
     def __post_init__(self) -> None:
         if self.teacher not in ("truth", "full"):
@@ -382,6 +421,13 @@ class LinearDistillConfig:
             if getattr(self, name) < 0:
                 raise InputError(f"config.{name}: must be >= 0, found {getattr(self, name)}")
         self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
+        self.regressor_layers = tuple(int(n) for n in self.regressor_layers)  # type: ignore[assignment]
+        if self.video_seeds is not None:
+            vs = list(self.video_seeds)
+            if len(vs) != 2 or not all(isinstance(v, int) for v in vs) or not 0 <= vs[0] < vs[1]:
+                raise InputError(f"config.video_seeds: expected [start, stop) with 0 <= start < stop, found {self.video_seeds!r}")
+            if self.teacher != "full":
+                raise InputError("config.video_seeds: the video world is distilled from a full-model teacher (teacher: full)")
 
     @classmethod
     def from_dict(cls, values: dict, source: str = "config") -> LinearDistillConfig:
@@ -415,6 +461,7 @@ class LinearDistillConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["betas"] = list(self.betas)
+        d["regressor_layers"] = list(self.regressor_layers)
         return d
 
 
@@ -495,7 +542,11 @@ class LinearDistiller:
             assets = Assets.from_dir(config.assets) if config.assets else Assets.discover()
         rd = assets.rome_data()
         folder = Path(config.data) if config.data else assets.root
-        data, has_truth = load_people(folder, config.image_size, config.limit)
+        if config.video_seeds is not None:
+            data, has_truth = load_video(assets, range(*config.video_seeds), config.video_frames, config.image_size,
+                                         config.tracking_noise), False
+        else:
+            data, has_truth = load_people(folder, config.image_size, config.limit)
         basis, mean = rd.basis, rd.mean_deform
         if config.teacher == "truth":
             if not has_truth:
@@ -508,12 +559,19 @@ class LinearDistiller:
                                           image_size=config.image_size, device=config.device)
             targets, offsets = teacher_coefficients(head, data, basis, mean)
             if config.basis == "fit":
-                deform = rd.mean_deform.abs().sum(-1) > 0
+                deform = rd.deform_mask > 0
                 basis, mean = fit_pca_basis(offsets, rd.hair_list, rd.neck_list, config.num_hair, config.num_neck,
                                             deform_mask=deform)
                 targets = project_coefficients(offsets, basis, mean)
             data.targets = targets
-        return cls(config, data, basis, mean, flame=FlameModel.from_assets(assets), faces=rd.faces)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            regressor = LinearHairRegressor(int(basis.shape[1]), layers=config.regressor_layers,
+                                            base_width=config.regressor_width)
+            with torch.no_grad():  # start near the mean offsets
+                regressor.fc.weight.mul_(1e-2)
+                regressor.fc.bias.zero_()
+        return cls(config, data, basis, mean, flame=FlameModel.from_assets(assets), faces=rd.faces, regressor=regressor)
 
     # ------------------------------------------------------------------ losses
     def offsets(self, coeffs: Tensor) -> Tensor:
@@ -682,7 +740,7 @@ def export_linear_hair(regressor: LinearHairRegressor, basis: Tensor, mean: Tens
 def load_checkpoint(folder: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[LinearHairRegressor, Tensor, Tensor, dict]:
     """Read a checkpoint of :meth:`LinearDistiller.save_checkpoint`: (regressor in eval mode, basis, mean, meta)."""
     from rome_smplx.io.checkpoints import load_safetensors
-    from rome_smplx.models.rome.checkpoint import fill_module
+    from rome_smplx.models.rome.resnet import regressor_from_state
 
     folder = Path(folder)
     meta_path = folder / CHECKPOINT_META
@@ -699,9 +757,8 @@ def load_checkpoint(folder: str | os.PathLike, device: torch.device | str = "cpu
     for key in ("basis", "mean_deform"):
         if key not in tensors:
             raise CheckpointError(f"{folder / CHECKPOINT_BASIS}: missing tensor {key!r}")
-    regressor = LinearHairRegressor(int(meta["num_coefficients"]))
-    fill_module(regressor, weights, folder / CHECKPOINT_WEIGHTS)
-    return regressor.to(device).eval(), tensors["basis"], tensors["mean_deform"], meta
+    regressor = regressor_from_state(weights, folder / CHECKPOINT_WEIGHTS, device=device)
+    return regressor, tensors["basis"], tensors["mean_deform"], meta
 
 
 def run_from_yaml(

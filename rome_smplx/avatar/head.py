@@ -99,6 +99,7 @@ class HeadAvatar(nn.Module):
         regressor: Optional[LinearHairRegressor] = None,
         image_size: int = 256,
         backend: str = "auto",
+        offsets: bool = True,
     ) -> None:
         super().__init__()
         if variant not in VARIANTS:
@@ -123,6 +124,7 @@ class HeadAvatar(nn.Module):
         self.variant = variant
         self.image_size = int(image_size)
         self.backend = backend
+        self.use_offsets = bool(offsets)
         self.register_buffer("faces", faces.to(torch.long).clone())
         self.register_buffer("uv_coords", uv_coords.to(torch.float32).clone())
         self.register_buffer("uv_faces", uv_faces.to(torch.long).clone())
@@ -142,30 +144,43 @@ class HeadAvatar(nn.Module):
         size: str = "full",
         weights: Optional[str] = None,
         linear_weights: Optional[str] = None,
-        image_size: int = 256,
+        image_size: Optional[int] = None,
         backend: str = "auto",
         device: Optional[torch.device | str] = None,
         seed: int = 0,
+        defaults: bool = True,
+        offsets: bool = True,
     ) -> "HeadAvatar":
         """Build from an asset folder.
 
         Weights: ``weights`` (our safetensors checkpoint or the released ``rome.pth``) and
-        ``linear_weights`` (``linear_hair.pth``) default to the asset folder's ``rome/rome.pth`` and
-        ``rome/linear_hair.pth``. When they are absent (e.g. synthetic stand-ins) the networks are
-        initialised randomly from ``seed`` and a warning says so: the avatar then runs end to end but
-        its images are not meaningful until trained or loaded.
+        ``linear_weights`` (``linear_hair.pth``, or our linear-model file) default to the asset folder's
+        ``rome/rome.pth`` and ``rome/linear_hair.pth``. With the synthetic stand-in assets the weights
+        this project trained on them (:mod:`rome_smplx.weights`) are the default (``defaults=False``
+        turns that off). Otherwise, when no weights exist, the networks are initialised randomly from
+        ``seed`` and a warning says so: the avatar then runs end to end but its images are not
+        meaningful until trained or loaded.
+
+        ``image_size`` defaults to the networks' training resolution; ``offsets=False`` renders the
+        bare FLAME mesh (the "w/o offsets" ablation's weights).
         """
+        from rome_smplx import weights as shipped
         from rome_smplx.models.rome import load as load_ours
 
         flame = FlameModel.from_assets(assets)
         data = assets.rome_data()
         wpath = weights if weights is not None else assets.find("rome_weights")
-        if wpath is not None:
+        use_shipped = defaults and wpath is None and shipped.defaults_for(assets)
+        basis, mean = data.basis, data.mean_deform
+        if use_shipped:
+            logger.info("synthetic stand-in assets: using the weights trained on them (%s)", shipped.path("full"))
+            networks = load_ours(shipped.path("full"), dtype=torch.float32)
+        elif wpath is not None:
             wpath = str(wpath)
             if wpath.endswith(".pth") or wpath.endswith(".pt") or wpath.endswith(".tar"):
                 networks = load_official(wpath, profile, size=size)
             else:
-                networks = load_ours(wpath)
+                networks = load_ours(wpath, dtype=torch.float32)
         else:
             logger.warning(
                 "no ROME weights found (looked for %s): the %s/%s networks are randomly initialised (seed %d)",
@@ -177,7 +192,11 @@ class HeadAvatar(nn.Module):
         regressor = None
         if variant == "linear":
             lpath = linear_weights if linear_weights is not None else assets.find("linear_weights")
-            if lpath is not None:
+            if lpath is None and use_shipped and shipped.path("linear") is not None:
+                lpath = shipped.path("linear")
+            if lpath is not None and str(lpath).endswith(".safetensors"):
+                regressor, basis, mean = shipped.load_linear(lpath)
+            elif lpath is not None:
                 regressor = load_linear_regressor(lpath)
             else:
                 logger.warning("no linear_hair.pth found: the linear regressor is randomly initialised (seed %d)", seed)
@@ -194,8 +213,10 @@ class HeadAvatar(nn.Module):
             uv_coords, uv_faces = data.vertex_uvs, data.faces
         deform_mask = data.deform_mask
         avatar = cls(
-            flame, networks, data.faces, uv_coords, uv_faces, data.vertex_uvs, deform_mask, data.basis,
-            data.mean_deform, variant=variant, regressor=regressor, image_size=image_size, backend=backend,
+            flame, networks, data.faces, uv_coords, uv_faces, data.vertex_uvs, deform_mask, basis,
+            mean, variant=variant, regressor=regressor,
+            image_size=networks.profile.image_size if image_size is None else image_size, backend=backend,
+            offsets=offsets,
         )
         avatar.eval()
         return avatar.to(device) if device is not None else avatar

@@ -547,7 +547,7 @@ class SyntheticSubject:
         shape = np.zeros(DECA_NUM_SHAPE)
         shape[:10] = rng.normal(0, 1.0, 10)
         shape[10:] = rng.normal(0, 0.3, DECA_NUM_SHAPE - 10)
-        style = HairStyle.sample(_rng(seed, 0x5B1E, 1), family)
+        style = hair_style(seed, family)
         skin = np.clip(_SKIN_TONES[rng.integers(len(_SKIN_TONES))] + rng.normal(0, 0.03, 3), 0, 1)
         hair = np.clip(_HAIR_COLOURS[rng.integers(len(_HAIR_COLOURS))] + rng.normal(0, 0.03, 3), 0, 1)
         bg = np.clip(_BACKGROUNDS[rng.integers(len(_BACKGROUNDS))] + rng.normal(0, 0.04, 3), 0, 1)
@@ -822,8 +822,13 @@ def family_mix(seeds: Sequence[int]) -> dict[str, int]:
     """How many of ``seeds`` draw each hair family (cheap: does not build the subjects)."""
     counts = dict.fromkeys(HAIR_FAMILIES, 0)
     for s in seeds:
-        counts[HairStyle.sample(_rng(s, 0x5B1E, 1)).family] += 1
+        counts[hair_style(s).family] += 1
     return counts
+
+
+def hair_style(seed: int, family: Optional[str] = None) -> HairStyle:
+    """The :class:`HairStyle` of subject ``seed`` (cheap: what :meth:`SyntheticSubject.from_seed` draws)."""
+    return HairStyle.sample(_rng(seed, 0x5B1E, 1), family)
 
 
 __all__ = [
@@ -840,4 +845,5 @@ __all__ = [
     "family_mix",
     "write_video",
     "hair_offsets",
+    "hair_style",
 ]

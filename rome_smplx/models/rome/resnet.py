@@ -47,16 +47,25 @@ class ResNetBottleneck(nn.Module):
 
 
 class ResNet50(nn.Module):
-    """ResNet-50: ``(B, 3, H, W)`` -> ``(B, num_outputs)`` (``fc`` on globally pooled 2048 features)."""
+    """ResNet-50: ``(B, 3, H, W)`` -> ``(B, num_outputs)`` (``fc`` on globally pooled 2048 features).
 
-    def __init__(self, num_outputs: int = 1000, layers: tuple[int, ...] = RESNET50_LAYERS) -> None:
+    ``layers`` (blocks per stage) and ``base_width`` (64 in ResNet-50) give the same family at
+    other sizes, with the same key layout (e.g. the regressor shipped with the synthetic-trained
+    weights: ``layers=(1, 1, 1, 1)``, ``base_width=16``).
+    """
+
+    def __init__(self, num_outputs: int = 1000, layers: tuple[int, ...] = RESNET50_LAYERS, base_width: int = 64) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+        if len(layers) != 4 or min(layers) < 1 or base_width < 1:
+            raise InputError(f"ResNet50: expected 4 stages of >= 1 blocks and base_width >= 1, found {layers}, {base_width}")
+        self.layers = tuple(int(n) for n in layers)
+        self.base_width = int(base_width)
+        self.conv1 = nn.Conv2d(3, base_width, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(base_width)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        c = 64
-        for i, (n, width) in enumerate(zip(layers, (64, 128, 256, 512))):
+        c = base_width
+        for i, (n, width) in enumerate(zip(layers, (base_width * m for m in (1, 2, 4, 8)))):
             blocks = []
             for j in range(n):
                 blocks.append(ResNetBottleneck(c, width, stride=2 if (j == 0 and i > 0) else 1))
@@ -79,8 +88,8 @@ class LinearHairRegressor(ResNet50):
     """ROME's distilled regressor: aligned image ``(B, 3, 256, 256)`` in [0, 1] (no normalisation)
     -> ``(B, num_coefficients)`` coefficients of the hair (50) + neck (10) offset basis."""
 
-    def __init__(self, num_coefficients: int = 60) -> None:
-        super().__init__(num_outputs=num_coefficients)
+    def __init__(self, num_coefficients: int = 60, layers: tuple[int, ...] = RESNET50_LAYERS, base_width: int = 64) -> None:
+        super().__init__(num_outputs=num_coefficients, layers=layers, base_width=base_width)
         self.num_coefficients = num_coefficients
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
@@ -95,18 +104,32 @@ def load_linear_regressor(
 ) -> LinearHairRegressor:
     """Load ``linear_hair.pth`` (torchvision ResNet-50 state dict, fc -> 60) in eval mode.
 
-    The number of coefficients is read from ``fc.weight``. Missing/unexpected keys or wrong shapes
-    raise :class:`~rome_smplx.errors.CheckpointError`.
+    The number of coefficients is read from ``fc.weight``, the width from ``conv1.weight`` and the
+    blocks per stage from the keys (ResNet-50 for the release's file). Missing/unexpected keys or
+    wrong shapes raise :class:`~rome_smplx.errors.CheckpointError`.
     """
-    from rome_smplx.models.rome.checkpoint import extract_state_dict, fill_module
+    from rome_smplx.models.rome.checkpoint import extract_state_dict
 
     state = extract_state_dict(safe_torch_load(path), path)
+    return regressor_from_state(state, path, device=device, dtype=dtype)
+
+
+def regressor_from_state(state: dict, source, device: torch.device | str = "cpu",
+                         dtype: torch.dtype = torch.float32) -> LinearHairRegressor:
+    """A :class:`LinearHairRegressor` sized after a state dict (see :func:`load_linear_regressor`), in eval mode."""
+    from rome_smplx.models.rome.checkpoint import fill_module
+
     fc = state.get("fc.weight")
     num = int(fc.shape[0]) if fc is not None and fc.dim() == 2 else 60
+    c1 = state.get("conv1.weight")
+    width = int(c1.shape[0]) if c1 is not None and c1.dim() == 4 else 64
+    layers = tuple(max([int(k.split(".")[1]) + 1 for k in state if k.startswith(f"layer{i}.")] or [1]) for i in range(1, 5))
     with torch.device("meta"):
-        model = LinearHairRegressor(num)
-    fill_module(model, state, path, dtype=dtype)
+        model = LinearHairRegressor(num, layers=layers, base_width=width)
+    fill_module(model, state, source, dtype=dtype)
     return model.to(device).eval()
 
 
-__all__ = ["RESNET50_LAYERS", "LinearHairRegressor", "ResNet50", "ResNetBottleneck", "load_linear_regressor"]
+__all__ = [
+    "RESNET50_LAYERS", "LinearHairRegressor", "ResNet50", "ResNetBottleneck", "load_linear_regressor", "regressor_from_state",
+]
