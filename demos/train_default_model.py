@@ -49,14 +49,14 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
     import torch
+    from rome_smplx.trainers.config import RomeTrainConfig
+    from rome_smplx.trainers.distill import LinearDistillConfig, LinearDistiller
+    from rome_smplx.trainers.rome_trainer import train_from_config
 
     import rome_smplx as rs
     from rome_smplx import weights as W
     from rome_smplx.models.rome import load as load_nets
     from rome_smplx.models.rome import save as save_nets
-    from rome_smplx.trainers.config import RomeTrainConfig
-    from rome_smplx.trainers.distill import LinearDistillConfig, LinearDistiller
-    from rome_smplx.trainers.rome_trainer import train_from_config
 
     runs = Path(args.runs)
     cfg_path = ROOT / "rome_smplx" / "configs" / "synthetic_cpu.yaml"

@@ -64,6 +64,8 @@ class RomeTrainConfig:
             given. ``"video"`` uses :class:`~rome_smplx.trainers.datasets.SyntheticVideoDataset` with
             ``seeds`` ``[start, stop)``, ``frames`` per subject, ``mode`` and ``tracking_noise``.
         threads: intra-op CPU threads (0: leave torch's default).
+        chamfer_points: visible vertices (and matte pixels) drawn per sample for the 2D Chamfer term
+            (0: all of them, as the release does).
     """
 
     profile: str = "official"
@@ -91,6 +93,7 @@ class RomeTrainConfig:
     mode: str = "self"
     tracking_noise: float = 1.0
     threads: int = 0
+    chamfer_points: int = 0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -104,7 +107,7 @@ class RomeTrainConfig:
             raise InputError(f"config 'profile': expected one of {PROFILES}, found {self.profile!r}")
         if self.size not in SIZES:
             raise InputError(f"config 'size': expected one of {SIZES}, found {self.size!r}")
-        for name in ("image_size", "batch_size", "steps", "checkpoint_every", "seed", "frames", "threads"):
+        for name in ("image_size", "batch_size", "steps", "checkpoint_every", "seed", "frames", "threads", "chamfer_points"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):
                 raise InputError(f"config '{name}': expected an integer, found {v!r}")
@@ -126,8 +129,9 @@ class RomeTrainConfig:
                 or not 0 <= seeds[0] < seeds[1]):
             raise InputError(f"config 'seeds': expected [start, stop) with 0 <= start < stop, found {self.seeds!r}")
         self.seeds = (int(seeds[0]), int(seeds[1]))
-        if self.frames < 2 or self.threads < 0:
-            raise InputError(f"config: frames must be >= 2 and threads >= 0, found {self.frames}, {self.threads}")
+        if self.frames < 2 or self.threads < 0 or self.chamfer_points < 0:
+            raise InputError(f"config: frames must be >= 2, threads and chamfer_points >= 0, found {self.frames}, "
+                             f"{self.threads}, {self.chamfer_points}")
         if self.mode not in ("self", "cross"):
             raise InputError(f"config 'mode': expected 'self' or 'cross', found {self.mode!r}")
         if isinstance(self.tracking_noise, bool) or not isinstance(self.tracking_noise, (int, float)) or self.tracking_noise < 0:

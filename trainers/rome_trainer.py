@@ -88,7 +88,7 @@ class RomeTrainer:
         history: per-step dict of loss values (floats, weighted; ``total``, ``dis`` and ``skipped``).
     """
 
-    def __init__(self, config: RomeTrainConfig, assets: Any) -> None:
+    def __init__(self, config: RomeTrainConfig, assets: Any, profile=None) -> None:
         import dataclasses
 
         from rome_smplx.assets import Assets
@@ -107,7 +107,8 @@ class RomeTrainer:
             raise InputError(f"config 'device': {exc}") from None
         flame = FlameModel.from_assets(self.assets)
         data = self.assets.rome_data()
-        profile = get_profile(config.profile, config.size)
+        if profile is None:
+            profile = get_profile(config.profile, config.size)
         if profile.image_size != config.image_size:
             # The UV maps (neural texture, geometry latent) follow the training resolution.
             profile = dataclasses.replace(profile, image_size=config.image_size)
@@ -273,6 +274,14 @@ class RomeTrainer:
                 hit = frags.pix_to_face[i, ..., 0]
                 hit = hit[hit >= 0].unique()
                 visible[i, faces[hit].flatten()] = True
+            cap = self.config.chamfer_points
+            if cap:  # a random subset of the visible vertices (and as many mask pixels): cheaper, unbiased
+                for i in range(B):
+                    idx = visible[i].nonzero()[:, 0]
+                    if idx.numel() > cap:
+                        keep = idx[torch.randperm(idx.numel(), generator=generator)[:cap].to(idx.device)]
+                        visible[i] = False
+                        visible[i, keep] = True
             counts = visible.sum(1)
             pts = ndc.new_zeros(B, int(counts.max()), 2)
             for i in range(B):
@@ -481,11 +490,18 @@ def train_from_config(
     assets = Assets.from_dir(assets_dir) if assets_dir is not None else Assets.discover()
     if config.threads:
         torch.set_num_threads(config.threads)
-    trainer = RomeTrainer(config, assets)
     if resume == "latest":
         resume = latest_checkpoint(config.output_dir)
         if resume is None:
             logger.info("no checkpoint in %s yet: starting from step 0", config.output_dir)
+    profile = None
+    if resume is not None:
+        # continue with the networks' own profile (checkpoints written before a profile gained new
+        # switches keep the behaviour they were trained with)
+        from rome_smplx.models.rome import load as load_nets
+
+        profile = load_nets(Path(resume) / "networks.safetensors").profile
+    trainer = RomeTrainer(config, assets, profile=profile)
     if resume is not None:
         trainer.resume(resume)
     trainer.fit(build_dataset(config, assets.root), config.steps)

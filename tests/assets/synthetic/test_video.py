@@ -16,7 +16,6 @@ from rome_smplx.assets.synthetic.video import (
     SEGMENTATION_LABELS,
     SPLITS,
     TRACKING_NOISE,
-    FrameParams,
     HairStyle,
     SyntheticSubject,
     basis_residual,
@@ -104,9 +103,10 @@ def test_long_hair_reaches_the_shoulders(assets, subject):
 
 def test_landmarks_equal_the_projection_of_the_true_mesh(assets, subject):
     """Against an independent path: the SDK's FLAME model's landmark embedding on the true mesh."""
+    from rome_smplx.trainers.datasets import landmarks_from_vertices
+
     from rome_smplx.models.flame import FlameModel
     from rome_smplx.render.cameras import rome_project
-    from rome_smplx.trainers.datasets import landmarks_from_vertices
 
     flame = FlameModel.from_assets(assets)
     S = 128
