@@ -23,7 +23,37 @@ from rome_smplx.io.atomic import atomic_dir
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["run_full_body_demo"]
+__all__ = ["DEMO_SUBJECT", "run_full_body_demo"]
+
+#: The video-world subject the demo shows when the synthetic-trained weights are in use (a test-split
+#: seed: never seen in training).
+DEMO_SUBJECT = 7
+
+
+def _video_source(assets, seed: int, image_size: int):
+    """A held-out synthetic subject's first frame (image, matte, tracked FLAME), its body (PIXIE-style
+    SMPL-X parameters, y-up, the head joint carrying the frame's head rotation), three later frames of
+    its video (tracked FLAME) and their true renders."""
+    import numpy as np
+
+    from rome_smplx.assets.synthetic.video import SyntheticSubject
+    from rome_smplx.types import SmplxParams
+
+    subj = SyntheticSubject.from_seed(seed, assets)
+    walk = subj.walk(16)
+    frames = subj.render([walk[0], walk[5], walk[10], walk[15]], image_size, tracking_noise=0.5,
+                         frame_ids=[0, 5, 10, 15])
+    src = frames[0]
+    pose = np.array(subj.body["body_pose"], copy=True)
+    pose[14] = walk[0].rotation()
+    t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)[None]
+    body = SmplxParams(
+        betas=t(subj.body["betas"]), expression=src.flame.expression[:, :50].clone(), global_orient=t(np.eye(3)),
+        body_pose=t(pose), jaw_pose=src.flame.jaw_rot.clone(), left_hand_pose=t(subj.body["left_hand_pose"]),
+        right_hand_pose=t(subj.body["right_hand_pose"]), cam=t(subj.body["cam"]), frame="y_up",
+    )
+    targets = frames[1:]
+    return subj, src, body, targets
 
 
 def _wave(params, t: float):
@@ -113,14 +143,24 @@ def run_full_body_demo(
         return time.perf_counter()
 
     t = time.perf_counter()
-    image = load_image(folder / "photo_256.png")
-    mask = load_mask(folder / "mask_256.png")
-    flame = deca.load(folder / f"person_{person:03d}_deca.pkl")
-    body = pixie.to_y_up(pixie.load(folder / f"person_{person:03d}_param.pkl"))
-    has_weights = assets.find("rome_weights") is not None
+    from rome_smplx import weights as shipped_weights
+
+    shipped = shipped_weights.defaults_for(assets) and assets.find("rome_weights") is None
+    has_weights = assets.find("rome_weights") is not None or shipped
     head = rs.HeadAvatar.from_assets(
-        assets, variant=variant, size="full" if has_weights else "small", image_size=image_size, backend="auto"
+        assets, variant=variant, size="full" if has_weights else "small",
+        image_size=None if shipped else image_size, backend="auto",
     )
+    video_targets = None
+    if shipped:
+        # the synthetic-trained weights: show a held-out subject of the world they learned from
+        subject, src_frame, body, video_targets = _video_source(assets, DEMO_SUBJECT, head.image_size)
+        image, mask, flame = src_frame.image[None], src_frame.matte[None], src_frame.tracked
+    else:
+        image = load_image(folder / "photo_256.png")
+        mask = load_mask(folder / "mask_256.png")
+        flame = deca.load(folder / f"person_{person:03d}_deca.pkl")
+        body = pixie.to_y_up(pixie.load(folder / f"person_{person:03d}_param.pkl"))
     t = step("load", t)
 
     with torch.no_grad():
@@ -132,7 +172,18 @@ def run_full_body_demo(
             shape=flame.shape.expand(3, -1), expression=flame.expression.expand(3, -1).clone(),
             global_rot=turn @ flame.global_rot, jaw_rot=jaw, cam=flame.cam.expand(3, -1),
         )
+        if video_targets is not None:  # three later frames of the subject's video, with their truth
+            targets = FlameParams(**{k: torch.cat([getattr(f.tracked, k) for f in video_targets])
+                                     for k in ("shape", "expression", "global_rot", "jaw_rot", "neck_rot", "eye_rots",
+                                               "cam")})
         renders = head.render(recon, targets)
+        grid = None
+        if video_targets is not None:
+            white = lambda im, m: im * m + (1 - m)
+            top = [recon.source_image] + [renders.composite[i:i + 1] for i in range(3)]
+            bottom = [white(recon.source_image, recon.source_mask)] + [
+                white(f.image[None], f.matte[None]) for f in video_targets]
+            grid = torch.cat([torch.cat(top, dim=3), torch.cat(bottom, dim=3)], dim=2)
         t = step("neural head render", t)
 
         avatar = merge(recon, body, assets, flame_model=head.flame, renderer=head)
@@ -167,6 +218,8 @@ def run_full_body_demo(
 
     with atomic_dir(out) as tmp:
         save_image(tmp / "head_source.png", recon.source_image)
+        if grid is not None:  # source | renders at 3 new poses (top) ; the true renders there (bottom)
+            save_image(tmp / "head_grid.png", grid)
         for i in range(renders.batch_size):
             save_image(tmp / f"head_render_{i}.png", renders.composite[i : i + 1])
         save_image(tmp / "neural_render.png", neural)
@@ -187,6 +240,10 @@ def run_full_body_demo(
             "assets": str(assets.root),
             "synthetic_assets": bool(assets.is_synthetic),
             "trained_weights": has_weights,
+            "weights": (str(shipped_weights.path("full")) + " (trained on the synthetic world)" if shipped
+                        else str(assets.find("rome_weights") or "random initialisation")),
+            "source": (f"synthetic video subject {DEMO_SUBJECT} (test split), frame 0" if shipped
+                       else f"people/person_{person:03d}"),
             "variant": variant,
             "person": person,
             "head_vertices": int(head.flame.num_vertices),
