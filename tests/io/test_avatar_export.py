@@ -200,3 +200,23 @@ def test_body_photo_through_a_crop_camera(subject):
     value = float(psnr(img, photo, covered * mask))
     print(f"body photo through the crop camera: {value:.2f} dB")
     assert value >= 30.0
+
+
+@pytest.mark.slow
+def test_the_avatar_file_opens_in_blender(subject, baked, tmp_path, blender, decode_glb, evaluate_glb):
+    """The file ``rome-smplx avatar`` writes: one armature of the 55 joints, shape keys, the texture, and the
+    animation playing back as the file says (within 1 mm)."""
+    from smplx.joint_names import JOINT_NAMES
+
+    from rome_smplx.avatar.export import write_avatar_file
+    from rome_smplx.io.motion import wave_motion
+
+    avatar = subject["avatar"]
+    path = write_avatar_file(avatar, tmp_path / "avatar.glb", motion=wave_motion(avatar.params, frames=8, fps=24.0),
+                             texture=baked)
+    info, arrays = blender({"glb": str(path), "frame": 2})
+    J = int(avatar.rig.parents.shape[0])
+    assert info["armatures"] == 1 and sorted(info["bones"]) == sorted(JOINT_NAMES[:J]) and info["images"]
+    d = decode_glb(path)
+    assert info["shape_keys"] == ["Basis"] + d["target_names"]
+    assert np.linalg.norm(arrays["posed"] - evaluate_glb(d, 2), axis=1).max() < 1e-3
