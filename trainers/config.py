@@ -66,6 +66,9 @@ class RomeTrainConfig:
         threads: intra-op CPU threads (0: leave torch's default).
         chamfer_points: visible vertices (and matte pixels) drawn per sample for the 2D Chamfer term
             (0: all of them, as the release does).
+        profile_options: fields of :class:`~rome_smplx.models.rome.RomeProfile` to change from the
+            named profile (scalars only), e.g. ``{texture_unwrap: true, offset_scale: 0.08}``.
+        warmup_steps: steps of linear learning-rate warm-up (0: none).
     """
 
     profile: str = "official"
@@ -94,6 +97,8 @@ class RomeTrainConfig:
     tracking_noise: float = 1.0
     threads: int = 0
     chamfer_points: int = 0
+    profile_options: dict[str, Any] = field(default_factory=dict)
+    warmup_steps: int = 0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -107,7 +112,8 @@ class RomeTrainConfig:
             raise InputError(f"config 'profile': expected one of {PROFILES}, found {self.profile!r}")
         if self.size not in SIZES:
             raise InputError(f"config 'size': expected one of {SIZES}, found {self.size!r}")
-        for name in ("image_size", "batch_size", "steps", "checkpoint_every", "seed", "frames", "threads", "chamfer_points"):
+        for name in ("image_size", "batch_size", "steps", "checkpoint_every", "seed", "frames", "threads", "chamfer_points",
+                     "warmup_steps"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):
                 raise InputError(f"config '{name}': expected an integer, found {v!r}")
@@ -116,6 +122,18 @@ class RomeTrainConfig:
         if self.batch_size < 1 or self.steps < 0 or self.checkpoint_every < 0:
             raise InputError("config: batch_size must be >= 1, steps and checkpoint_every >= 0; found "
                              f"{self.batch_size}, {self.steps}, {self.checkpoint_every}")
+        if self.warmup_steps < 0:
+            raise InputError(f"config 'warmup_steps': expected an integer >= 0, found {self.warmup_steps}")
+        if not isinstance(self.profile_options, dict):
+            raise InputError(f"config 'profile_options': expected a mapping, found {type(self.profile_options).__name__}")
+        from rome_smplx.models.rome import RomeProfile
+
+        allowed = {f.name for f in dataclasses.fields(RomeProfile)} - {"name", "size", "image_size"}
+        for k, v in self.profile_options.items():
+            if k not in allowed:
+                raise InputError(f"config 'profile_options': unknown profile field {k!r}; known: {sorted(allowed)}")
+            if isinstance(v, (dict, list, tuple)):
+                raise InputError(f"config 'profile_options.{k}': expected a scalar, found {v!r}")
         if not isinstance(self.offsets, bool):
             raise InputError(f"config 'offsets': expected true or false, found {self.offsets!r}")
         if self.data is None:
@@ -186,7 +204,10 @@ class RomeTrainConfig:
         try:
             return cls(**data)
         except InputError as exc:
-            raise InputError(f"{source}: {exc}") from None
+            text = str(exc)
+            if source == "config" and text.startswith("config"):
+                raise  # already says "config ...": no "config: config"
+            raise InputError(f"{source}: {text[len('config: '):] if text.startswith('config: ') else text}") from None
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> "RomeTrainConfig":

@@ -297,7 +297,9 @@ class SyntheticVideoDataset(torch.utils.data.Dataset):
     ``source_seed``, ``target_seed`` and ``target_frame`` name what was drawn.
 
     Randomness is a pure function of ``(seed, epoch, index)``, so items are identical in every worker
-    process and after a resume. Subjects are cached per process (``cache_subjects`` of them, LRU).
+    process and after a resume. Subjects are cached per process (``cache_subjects`` of them, LRU), and
+    so are rendered frames (``cache_frames`` of them, LRU, about 0.5 MB each at 128 px; 0: none): a
+    training run that draws every frame of its videos many times renders each once.
 
     Splits: :data:`rome_smplx.assets.synthetic.video.SPLITS` (train, validation and test ranges never
     overlap); pass ``seeds=SPLITS["test"]`` or any ``range``.
@@ -313,7 +315,8 @@ class SyntheticVideoDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, assets, seeds: Sequence[int] = range(10_000, 10_100), frames: int = 16, image_size: int = 128,
-                 mode: str = "self", tracking_noise: float = 1.0, seed: int = 0, cache_subjects: int = 64) -> None:
+                 mode: str = "self", tracking_noise: float = 1.0, seed: int = 0, cache_subjects: int = 64,
+                 cache_frames: int = 0) -> None:
         from collections import OrderedDict
 
         from rome_smplx.assets import Assets
@@ -336,6 +339,8 @@ class SyntheticVideoDataset(torch.utils.data.Dataset):
         self.tracking_noise, self.seed, self.epoch = float(tracking_noise), int(seed), 0
         self._cache: "OrderedDict[int, Any]" = OrderedDict()
         self._cache_size = max(1, int(cache_subjects))
+        self._frames: "OrderedDict[tuple[int, int], Any]" = OrderedDict()
+        self._frames_size = max(0, int(cache_frames))
 
     def __len__(self) -> int:
         return len(self.seeds)
@@ -357,6 +362,22 @@ class SyntheticVideoDataset(torch.utils.data.Dataset):
             self._cache.popitem(last=False)
         return subj
 
+    def frame(self, seed: int, index: int):
+        """Frame ``index`` of subject ``seed``'s video (:class:`~rome_smplx.assets.synthetic.video.SyntheticFrame`,
+        tracked codes with this dataset's noise), from the frame cache when it is on."""
+        key = (int(seed), int(index))
+        if key in self._frames:
+            self._frames.move_to_end(key)
+            return self._frames[key]
+        subj = self.subject(seed)
+        fr = subj.render(subj.walk(index + 1)[index], self.image_size, tracking_noise=self.tracking_noise,
+                         frame_ids=[index])
+        if self._frames_size:
+            self._frames[key] = fr
+            if len(self._frames) > self._frames_size:
+                self._frames.popitem(last=False)
+        return fr
+
     def draw(self, index: int) -> tuple[int, int, int, int]:
         """``(source seed, source frame, driver seed, driver frame)`` of item ``index`` this epoch."""
         g = torch.Generator().manual_seed(_mix_seed(self.seed, self.epoch, index, 7))
@@ -373,15 +394,13 @@ class SyntheticVideoDataset(torch.utils.data.Dataset):
             raise IndexError(f"SyntheticVideoDataset: index {index} out of range (0..{len(self) - 1})")
         src_seed, i, drv_seed, j = self.draw(index)
         subj = self.subject(src_seed)
-        walk = subj.walk(max(i, j) + 1)
+        src = self.frame(src_seed, i)
         if self.mode == "self":
-            src, tgt = subj.render([walk[i], walk[j]], self.image_size, tracking_noise=self.tracking_noise,
-                                   frame_ids=[i, j])
+            tgt = self.frame(src_seed, j)
             item = {**frame_item(src, "source", with_targets=False), **frame_item(tgt, "target", with_targets=True)}
         else:
             driver = self.subject(drv_seed)
             drv_frame = driver.walk(j + 1)[j]
-            src = subj.render(walk[i], self.image_size, tracking_noise=self.tracking_noise, frame_ids=[i])
             tgt = subj.render(drv_frame, self.image_size, tracking_noise=0.0)
             tracked = driver.tracked_params([drv_frame], self.tracking_noise, frame_ids=[j])
             item = {**frame_item(src, "source", with_targets=False), **frame_item(tgt, "target", with_targets=True),

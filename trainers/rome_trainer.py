@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["CHECKPOINT_FORMAT", "RomeTrainer", "build_dataset", "latest_checkpoint", "train_from_config"]
 
 CHECKPOINT_FORMAT = "rome_smplx.rome_trainer"
-_GEN_MODULES = ("autoencoder", "mesh_deformer", "mlp_deformer", "unet", "unet_seg")
+_GEN_MODULES = ("autoencoder", "unwrap", "mesh_deformer", "mlp_deformer", "unet", "unet_seg")
 
 
 def _dist():
@@ -109,6 +109,11 @@ class RomeTrainer:
         data = self.assets.rome_data()
         if profile is None:
             profile = get_profile(config.profile, config.size)
+            if config.profile_options:
+                try:
+                    profile = dataclasses.replace(profile, **config.profile_options)
+                except (TypeError, InputError) as exc:
+                    raise InputError(f"config 'profile_options': {exc}") from None
         if profile.image_size != config.image_size:
             # The UV maps (neural texture, geometry latent) follow the training resolution.
             profile = dataclasses.replace(profile, image_size=config.image_size)
@@ -201,7 +206,10 @@ class RomeTrainer:
             t = b[key]
             if t.dim() != 4 or t.shape[-2:] != (S, S):
                 raise InputError(f"batch '{key}': expected (B, C, {S}, {S}), found {tuple(t.shape)}")
-        texture = head.encode_texture(b["source_image"], b["source_mask"])
+        unwrapped = None
+        if head.profile.texture_unwrap:
+            unwrapped = head.unwrap_source(b["source_image"], b["source_mask"], src)
+        texture = head.encode_texture(b["source_image"], b["source_mask"], unwrapped)
         params = FlameParams(shape=src.shape, expression=tgt.expression, global_rot=tgt.global_rot,
                              jaw_rot=tgt.jaw_rot, cam=tgt.cam)
         out = head.flame(params)
@@ -308,6 +316,11 @@ class RomeTrainer:
         nets = self.head.networks
         self.head.train()
         self._set_trainable(True, False)
+        if self.config.warmup_steps:
+            f = min(1.0, (self.step + 1) / self.config.warmup_steps)
+            for opt, lr in ((self.opt_g, self.config.lr_g), (self.opt_d, self.config.lr_d)):
+                for group in opt.param_groups:
+                    group["lr"] = lr * f
         fw = self.forward(batch, g)
         parts = self.generator_losses(fw, g)
         if not parts:
@@ -474,7 +487,7 @@ def build_dataset(config: RomeTrainConfig, assets_dir: str | os.PathLike):
         seeds = range(*config.seeds)
         return SyntheticVideoDataset(assets_dir, seeds=seeds, frames=config.frames, image_size=config.image_size,
                                      mode=config.mode, tracking_noise=config.tracking_noise, seed=config.seed,
-                                     cache_subjects=len(seeds))
+                                     cache_subjects=len(seeds), cache_frames=len(seeds) * config.frames)
     return SyntheticPeopleDataset(assets_dir, image_size=config.image_size)
 
 

@@ -40,7 +40,7 @@ from rome_smplx.geometry.mesh import vertex_normals
 from rome_smplx.models.flame import FlameModel
 from rome_smplx.models.rome import LinearHairRegressor, RomeNetworks, load_linear_regressor, load_official
 from rome_smplx.render.cameras import rome_project
-from rome_smplx.render.neural import ROME_DEPTH_SHIFT, DeferredNeuralRenderer, world2uv
+from rome_smplx.render.neural import ROME_DEPTH_SHIFT, DeferredNeuralRenderer, unwrap_image, uv_fragments, world2uv
 from rome_smplx.types import FlameParams, HeadReconstruction, RenderOutput
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -132,6 +132,7 @@ class HeadAvatar(nn.Module):
         self.register_buffer("deform_mask", deform_mask.to(torch.float32).clone())
         self.register_buffer("basis", basis.to(torch.float32).clone())
         self.register_buffer("mean_deform", mean_deform.to(torch.float32).clone())
+        self._uv_frags: dict = {}  # (size, device, dtype) -> uv_fragments of the UV layout
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -239,21 +240,48 @@ class HeadAvatar(nn.Module):
             return F.interpolate(t, size=(self.image_size, self.image_size), mode="nearest")
         return F.interpolate(t, size=(self.image_size, self.image_size), mode=mode, align_corners=False, antialias=True)
 
-    def encode_texture(self, image: Tensor, mask: Tensor) -> Tensor:
+    def encode_texture(self, image: Tensor, mask: Tensor, unwrapped: Optional[Tensor] = None) -> Tensor:
         """E_tex on the source: ``(B, 3, H, W)``, ``(B, 1, H, W)`` -> ``(B, C, 256, 256)``.
 
-        ROME resizes the texture to 256 (nearest) when E_tex's output has another size.
+        ROME resizes the texture to 256 (nearest) when E_tex's output has another size. Profiles with
+        :attr:`~rome_smplx.models.rome.RomeProfile.texture_unwrap` also need ``unwrapped``
+        (:meth:`unwrap_source`).
         """
-        tex = self.networks.encode_texture(image, mask)
+        tex = self.networks.encode_texture(image, mask, unwrapped)
         size = self.profile.image_size
         if tex.shape[-1] != size:
             tex = F.interpolate(tex, size=(size, size), mode="nearest")
         return tex
 
+    def uv_fragments(self):
+        """:func:`~rome_smplx.render.neural.uv_fragments` of the UV layout at the profile's size (cached)."""
+        size = self.profile.image_size
+        key = (size, self.uv_coords.device, self.uv_coords.dtype, self.backend)
+        frags = self._uv_frags.get(key)
+        if frags is None:
+            frags = self._uv_frags[key] = uv_fragments(self.uv_coords, self.uv_faces, size, backend=self.backend)
+        return frags
+
+    def project(self, verts: Tensor, params: FlameParams, root: Tensor) -> Tensor:
+        """FLAME-frame vertices (before the global rotation) -> image NDC with ROME's positive depth."""
+        ndc = rome_project(verts, params.cam, root, params.global_rot)
+        return torch.cat([ndc[..., :2], ndc[..., 2:] + ROME_DEPTH_SHIFT], dim=-1)
+
+    def unwrap_source(self, image: Tensor, mask: Tensor, params: FlameParams, flame_out=None) -> Tensor:
+        """The source image in UV space through its FLAME mesh (no offsets): ``(B, 4, S, S)``
+        (:func:`~rome_smplx.render.neural.unwrap_image`); ``params`` needs ``cam``."""
+        if params.cam is None:
+            raise InputError("this profile unwraps the source into UV space: the source FlameParams needs cam = [s, tx, ty]")
+        out = self.flame(params) if flame_out is None else flame_out
+        ndc = self.project(out.vertices, params, out.joints[:, 0])
+        return unwrap_image(image, mask, ndc, self.faces, self.uv_coords, self.uv_faces, self.profile.image_size,
+                            backend=self.backend, fragments=self.uv_fragments())
+
     def uv_xyz(self, verts: Tensor) -> Tensor:
         """The posed mesh rasterised into UV space, ``(B, 3, H, W)`` (E_geom's geometry input, unscaled)."""
         size = self.profile.image_size
-        return world2uv(verts, self.faces, self.uv_coords, self.uv_faces, size, backend=self.backend)
+        return world2uv(verts, self.faces, self.uv_coords, self.uv_faces, size, backend=self.backend,
+                        fragments=self.uv_fragments())
 
     def offset_mlp_inputs(self, texture: Tensor, verts: Tensor) -> tuple[Tensor, Tensor]:
         """G_geom's per-vertex input for posed FLAME vertices.
@@ -293,7 +321,8 @@ class HeadAvatar(nn.Module):
         B, N = verts.shape[:2]
         raw = self.networks.mlp_deformer(mlp_in.reshape(B * N, -1)).view(B, N, 3)
         normals = vertex_normals(verts, self.faces)  # the rendered faces, mouth-closing ones included
-        offsets = torch.tanh(raw) * self.deform_mask.to(raw.dtype)[None, :, None] * normals
+        scale = float(self.profile.offset_scale)
+        offsets = torch.tanh(raw) * scale * self.deform_mask.to(raw.dtype)[None, :, None] * normals
         return offsets, latent
 
     def linear_offsets(self, coeffs: Tensor) -> Tensor:
@@ -328,8 +357,10 @@ class HeadAvatar(nn.Module):
         image = self._resize(image.to(dev, dtype), "bilinear")
         mask = self._resize(mask.to(dev, dtype), "bilinear")
         flame = flame.to(dev)
-        texture = self.encode_texture(image, mask)
-        verts = self.flame(flame).vertices
+        out = self.flame(flame)
+        unwrapped = self.unwrap_source(image, mask, flame, out) if self.profile.texture_unwrap else None
+        texture = self.encode_texture(image, mask, unwrapped)
+        verts = out.vertices
         latent = coeffs = None
         if self.variant == "full":
             offsets, latent = self.full_offsets(texture, verts)
@@ -372,9 +403,7 @@ class HeadAvatar(nn.Module):
             offsets = recon.offsets.expand(B, *recon.offsets.shape[1:])
         verts = out.vertices + offsets
         root = out.joints[:, 0]
-        ndc = rome_project(verts, params.cam, root, params.global_rot)
-        ndc = torch.cat([ndc[..., :2], ndc[..., 2:] + ROME_DEPTH_SHIFT], dim=-1)
-        return verts, ndc, params, root
+        return verts, self.project(verts, params, root), params, root
 
     def target_landmarks(self, verts: Tensor, params: FlameParams, root: Tensor) -> Tensor:
         """ROME's 68 target landmarks of a deformed mesh, in image NDC (x right, y down).

@@ -32,6 +32,7 @@ from torch import Tensor
 from rome_smplx.errors import InputError
 from rome_smplx.geometry.mesh import vertex_normals
 from rome_smplx.render.raster import interpolate, rasterize
+from rome_smplx.render.raster.base import Fragments
 from rome_smplx.types import RenderOutput
 
 __all__ = [
@@ -43,6 +44,8 @@ __all__ = [
     "hard_mask",
     "morphological_opening",
     "sample_texture",
+    "unwrap_image",
+    "uv_fragments",
     "world2uv",
 ]
 
@@ -61,6 +64,31 @@ def _uv_corner_attrs(uv_coords: Tensor, uv_faces: Tensor, batch: int) -> Tensor:
     return uv_coords[uv_faces].unsqueeze(0).expand(batch, -1, -1, -1)
 
 
+def uv_fragments(uv_coords: Tensor, uv_faces: Tensor, size: int | Sequence[int] = 256, *, backend: str = "auto") -> Fragments:
+    """The UV layout rasterised into UV space (batch 1): which face and barycentrics cover each texel.
+
+    The result depends on the layout only, so callers that map many meshes into UV space
+    (:func:`world2uv`, :func:`unwrap_image`) can compute it once and pass it as ``fragments``.
+    """
+    H, W = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    uv = uv_coords.detach()
+    uv_verts = torch.cat([uv, torch.ones_like(uv[:, :1])], dim=-1).unsqueeze(0)
+    return rasterize(uv_verts, uv_faces, (H, W), faces_per_pixel=1, backend=backend)
+
+
+def _expand_fragments(frags: Fragments, batch: int) -> Fragments:
+    if frags.pix_to_face.shape[0] == batch:
+        return frags
+    if frags.pix_to_face.shape[0] != 1:
+        raise InputError(f"fragments: expected batch 1 or {batch}, found {frags.pix_to_face.shape[0]}")
+
+    def ex(t: Tensor) -> Tensor:
+        return t.expand(batch, *t.shape[1:])
+
+    return Fragments(pix_to_face=ex(frags.pix_to_face), bary_coords=ex(frags.bary_coords), zbuf=ex(frags.zbuf),
+                     dists=ex(frags.dists), faces=frags.faces, backend=frags.backend)
+
+
 def world2uv(
     verts: Tensor,
     faces: Tensor,
@@ -69,6 +97,7 @@ def world2uv(
     size: int | Sequence[int] = 256,
     *,
     backend: str = "auto",
+    fragments: Fragments | None = None,
 ) -> Tensor:
     """Rasterise per-vertex positions (or any per-vertex attribute) into UV space.
 
@@ -79,6 +108,8 @@ def world2uv(
         uv_faces: (F, 3) faces into ``uv_coords``, one per mesh face.
         size: output side (or (H, W)).
         backend: rasteriser backend (see :func:`rome_smplx.render.raster.rasterize`).
+        fragments: :func:`uv_fragments` of this layout at this size (batch 1 or B), to skip the
+            rasterisation.
 
     Returns:
         (B, C, H, W) UV map; texels outside every UV triangle are 0.
@@ -91,13 +122,72 @@ def world2uv(
         )
     B = verts.shape[0]
     H, W = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-    uv = uv_coords.to(device=verts.device, dtype=verts.dtype)
-    uv_verts = torch.cat([uv, torch.ones_like(uv[:, :1])], dim=-1).unsqueeze(0).expand(B, -1, -1)
-    frags = rasterize(uv_verts.detach(), uv_faces, (H, W), faces_per_pixel=1, backend=backend)
+    if fragments is None:
+        fragments = uv_fragments(uv_coords.to(device=verts.device, dtype=verts.dtype), uv_faces, (H, W), backend=backend)
+    elif fragments.image_size != (H, W):
+        raise InputError(f"world2uv: fragments are {fragments.image_size}, expected {(H, W)}")
+    frags = _expand_fragments(fragments, B)
     faces = faces.to(device=verts.device, dtype=torch.long)
     corner = verts[:, faces]  # (B, F, 3, C)
     out = interpolate(frags, corner)[:, :, :, 0]  # (B, H, W, C)
     return out.permute(0, 3, 1, 2).contiguous()
+
+
+#: Depth tolerance (image-NDC units) of :func:`unwrap_image`'s visibility test.
+UNWRAP_DEPTH_TOLERANCE = 0.02
+
+
+def unwrap_image(
+    image: Tensor,
+    mask: Tensor,
+    verts_ndc: Tensor,
+    faces: Tensor,
+    uv_coords: Tensor,
+    uv_faces: Tensor,
+    size: int | Sequence[int] = 256,
+    *,
+    backend: str = "auto",
+    fragments: Fragments | None = None,
+    depth_tolerance: float = UNWRAP_DEPTH_TOLERANCE,
+) -> Tensor:
+    """The source image carried into UV space through the source mesh ("unwrapping").
+
+    Every texel is a point of the mesh surface; it takes the image colour where that point projects
+    (bilinear) when the point is the nearest surface there (a z-buffer test within ``depth_tolerance``)
+    and inside the matte. Not differentiable (an input, not a render).
+
+    Args:
+        image: (B, 3, H, W) source image; mask: (B, 1, H, W) its matte in [0, 1].
+        verts_ndc: (B, N, 3) the source mesh in image NDC (x right, y down) with positive depth,
+            as the renderer rasterises it.
+        faces, uv_coords, uv_faces: mesh and UV layout (as for :func:`world2uv`).
+        size: side of the UV map; fragments: :func:`uv_fragments` at that size (optional).
+
+    Returns:
+        (B, 4, S, S): RGB times visibility, then the visibility (soft: times the matte) in [0, 1].
+    """
+    if image.dim() != 4 or image.shape[1] != 3 or mask.dim() != 4 or mask.shape[1] != 1:
+        raise InputError(f"unwrap_image: expected image (B, 3, H, W) and mask (B, 1, H, W), found "
+                         f"{tuple(image.shape)} and {tuple(mask.shape)}")
+    if verts_ndc.dim() != 3 or verts_ndc.shape[0] != image.shape[0] or verts_ndc.shape[-1] != 3:
+        raise InputError(f"unwrap_image: expected verts_ndc (B={image.shape[0]}, N, 3), found {tuple(verts_ndc.shape)}")
+    with torch.no_grad():
+        ndc = verts_ndc.detach()
+        B, faces_l = ndc.shape[0], faces.to(device=ndc.device, dtype=torch.long)
+        ones = torch.ones_like(ndc[..., :1])
+        texel = world2uv(torch.cat([ndc, ones], -1), faces_l, uv_coords, uv_faces, size, backend=backend,
+                         fragments=fragments)  # (B, 4, S, S): x, y, depth, coverage
+        covered = texel[:, 3:4] > 0.5
+        frags = rasterize(ndc, faces_l, tuple(image.shape[-2:]), faces_per_pixel=1, backend=backend)
+        zbuf = frags.zbuf[..., 0].unsqueeze(1).to(ndc.dtype)  # (B, 1, H, W), -1 on the background
+        grid = texel[:, :2].permute(0, 2, 3, 1)
+        z_seen = F.grid_sample(zbuf, grid, mode="nearest", padding_mode="border", align_corners=False)
+        inside = (grid.abs() <= 1).all(-1).unsqueeze(1)
+        visible = covered & inside & (z_seen > 0) & (texel[:, 2:3] <= z_seen + depth_tolerance)
+        rgb = F.grid_sample(image.to(ndc.dtype), grid, mode="bilinear", padding_mode="border", align_corners=False)
+        alpha = F.grid_sample(mask.to(ndc.dtype), grid, mode="bilinear", padding_mode="border", align_corners=False)
+        vis = visible.to(ndc.dtype) * alpha.clamp(0, 1)
+        return torch.cat([rgb * vis, vis], dim=1)
 
 
 def sample_texture(texture: Tensor, uv_image: Tensor, coverage: Tensor) -> Tensor:

@@ -91,6 +91,16 @@ class RomeProfile:
     #: row is that of the squared rotation, with the yaw sign of DECA's code. Only the landmarks
     #: change (the image does not); they feed the keypoint loss.
     landmark_contour: str = "head"
+    #: Beyond the release. ``True``: E_tex also sees the source image carried into UV space through
+    #: the source FLAME mesh (:func:`~rome_smplx.render.neural.unwrap_image`: RGB times visibility,
+    #: visibility), added to its output by a 1x1 convolution (:attr:`RomeNetworks.unwrap`). The
+    #: release's E_tex must learn the image-to-UV warp itself, which takes far more training than a
+    #: CPU budget allows; with the unwrap, E_tex only has to fill what the source does not see.
+    texture_unwrap: bool = False
+    #: Bound of the offsets: ``tanh(G_geom) * offset_scale`` along the normals (release: 1, one FLAME
+    #: unit, a metre). A bound near the longest hair keeps an untrained G_geom from throwing
+    #: vertices metres away.
+    offset_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.landmark_contour not in LANDMARK_CONTOURS:
@@ -98,6 +108,11 @@ class RomeProfile:
                 f"RomeProfile.landmark_contour: expected one of {LANDMARK_CONTOURS}, found {self.landmark_contour!r}")
         if self.mask_opening not in MASK_OPENINGS:
             raise InputError(f"RomeProfile.mask_opening: expected one of {MASK_OPENINGS}, found {self.mask_opening!r}")
+        if not isinstance(self.texture_unwrap, bool):
+            raise InputError(f"RomeProfile.texture_unwrap: expected a bool, found {self.texture_unwrap!r}")
+        o = self.offset_scale
+        if isinstance(o, bool) or not isinstance(o, (int, float)) or not 0 < o < float("inf"):
+            raise InputError(f"RomeProfile.offset_scale: expected a number > 0, found {o!r}")
         g = self.mlp_uv_grid_size
         if g is not None and (isinstance(g, bool) or not isinstance(g, int) or g < 2):
             raise InputError(f"RomeProfile.mlp_uv_grid_size: expected None or an integer >= 2, found {g!r}")
@@ -214,6 +229,8 @@ class RomeNetworks(nn.Module):
         unet: E_img, :class:`RenderUNet` (4 outputs in ``official``, 3 in ``paper``).
         unet_seg: the paper's :class:`SegmentationUNet`, ``None`` in ``official``.
         discriminator: :class:`MultiScalePatchDiscriminator` when built for training, else ``None``.
+        unwrap: with :attr:`RomeProfile.texture_unwrap`, the 1x1 convolution that adds the unwrapped
+            source (4 channels) to E_tex's output; else ``None``.
     """
 
     def __init__(self, profile: RomeProfile, with_discriminator: bool = False) -> None:
@@ -227,6 +244,7 @@ class RomeNetworks(nn.Module):
         self.discriminator = (
             MultiScalePatchDiscriminator(**profile.discriminator_kwargs) if with_discriminator else None
         )
+        self.unwrap = nn.Conv2d(4, profile.neural_texture_channels, 1) if profile.texture_unwrap else None
 
     @classmethod
     def from_profile(
@@ -248,14 +266,30 @@ class RomeNetworks(nn.Module):
     def with_discriminator(self) -> bool:
         return self.discriminator is not None
 
-    def encode_texture(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """E_tex on ``cat([image (B, 3, H, W) in [0, 1], mask (B, 1, H, W)])`` -> ``(B, 8, H, W)``."""
+    def encode_texture(
+        self, image: torch.Tensor, mask: torch.Tensor, unwrapped: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """E_tex on ``cat([image (B, 3, H, W) in [0, 1], mask (B, 1, H, W)])`` -> ``(B, 8, H, W)``.
+
+        With :attr:`RomeProfile.texture_unwrap`, ``unwrapped`` (B, 4, S, S) is required (the output
+        of :func:`~rome_smplx.render.neural.unwrap_image`) and is added through :attr:`unwrap`.
+        """
         if image.dim() != 4 or mask.dim() != 4 or image.shape[0] != mask.shape[0] or image.shape[2:] != mask.shape[2:]:
             raise InputError(
                 f"encode_texture: expected image (B, 3, H, W) and mask (B, 1, H, W), found "
                 f"{tuple(image.shape)} and {tuple(mask.shape)}"
             )
-        return self.autoencoder(torch.cat([image, mask], dim=1))
+        tex = self.autoencoder(torch.cat([image, mask], dim=1))
+        if self.unwrap is None:
+            return tex
+        if unwrapped is None or unwrapped.dim() != 4 or unwrapped.shape[:2] != (image.shape[0], 4):
+            raise InputError(
+                f"encode_texture: this profile (texture_unwrap) needs the unwrapped source (B={image.shape[0]}, 4, S, S), "
+                f"found {None if unwrapped is None else tuple(unwrapped.shape)}"
+            )
+        if unwrapped.shape[-2:] != tex.shape[-2:]:
+            unwrapped = F.interpolate(unwrapped, size=tex.shape[-2:], mode="bilinear", align_corners=False)
+        return tex + self.unwrap(unwrapped.to(tex.dtype))
 
     def render_logits(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """E_img (and the segmentation U-Net in ``paper``): ``(B, 47, H, W)`` -> RGB logits
