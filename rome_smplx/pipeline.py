@@ -69,9 +69,9 @@ ALIGN_SIZE = 256
 #: Intra-op threads during the landmark fit: its tensors are tiny (the landmark-only FLAME), so
 #: more threads only add synchronisation; on busy cores 2 threads were measured 10x slower than 1.
 FIT_THREADS = 1
-#: Landmark-fit settings for photos: the default rigid stage and a longer joint stage (the joint
-#: stage keeps improving the inner-face landmarks up to about 1000 Adam steps).
-PHOTO_FIT = FitSettings(full_iters=1000)
+#: Landmark-fit settings for photos: the Levenberg-Marquardt solve (``FitSettings(method="adam",
+#: full_iters=1000)`` is the earlier first-order fit, about 15x slower at a higher landmark error).
+PHOTO_FIT = FitSettings()
 
 
 @dataclass
