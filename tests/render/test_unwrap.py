@@ -99,13 +99,15 @@ def test_unwrap_profile_needs_the_unwrap_and_saves(tmp_path, scene):
 
 def test_offset_scale_bounds_the_offsets(scene):
     head, fr, _ = scene
-    prof = dataclasses.replace(head.networks.profile, offset_scale=0.05)
+    orig = head.networks.profile
+    prof = dataclasses.replace(orig, offset_scale=0.05)
     head.networks.profile = prof
     try:
         with torch.no_grad():
             head.networks.mlp_deformer.layers[-1].weight.mul_(1e3) if hasattr(head.networks.mlp_deformer, "layers") else None
             verts = head.flame(fr.flame).vertices
-            tex = torch.randn(1, 8, 64, 64) * 10
+            hw = head.uv_xyz(verts).shape[-2:]  # the texture lives at the UV map's size
+            tex = torch.randn(1, prof.neural_texture_channels, *hw) * 10
             off, _ = head.full_offsets(tex, verts)
         from rome_smplx.geometry.mesh import vertex_normals
 
@@ -113,7 +115,7 @@ def test_offset_scale_bounds_the_offsets(scene):
         assert bool((off.abs() <= 0.05 * n.abs() + 1e-7).all())
         assert float(off.norm(dim=-1).max()) <= 0.05 + 1e-6
     finally:
-        head.networks.profile = dataclasses.replace(prof, offset_scale=1.0)
+        head.networks.profile = orig
 
 
 def test_config_profile_options():
