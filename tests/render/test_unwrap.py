@@ -127,3 +127,43 @@ def test_config_profile_options():
         RomeTrainConfig(profile_options={"texture_unwarp": True})
     with pytest.raises(InputError, match="warmup_steps"):
         RomeTrainConfig(warmup_steps=-1)
+
+
+def test_unwrap_skip_renders_the_source_colour_where_seen(scene, tmp_path):
+    """With unwrap_skip the texture's first 4 channels are the unwrap, and with an E_img that outputs
+    nothing the render is the source colour on every seen texel and grey (sigmoid 0) elsewhere."""
+    from rome_smplx.models.rome.checkpoint import load, save
+    from rome_smplx.models.rome.profiles import RomeNetworks
+
+    head, fr, ndc = scene
+    prof = dataclasses.replace(head.networks.profile, texture_unwrap=True, unwrap_skip=True)
+    nets = RomeNetworks(prof)
+    u = unwrap_image(fr.image[None], fr.matte[None], ndc, head.faces, head.uv_coords, head.uv_faces, 64,
+                     backend="torch")
+    img, msk = fr.image[None], fr.matte[None]
+    tex = nets.encode_texture(img, msk, u)
+    torch.testing.assert_close(tex[:, :4], u)
+    feats = torch.cat([tex, torch.zeros(1, 39, 64, 64)], 1)
+
+    class Zero(torch.nn.Module):
+        def forward(self, x):
+            return x.new_zeros(x.shape[0], 4, *x.shape[-2:])
+
+    nets.unet = Zero()
+    rgb, _ = nets.render_logits(feats)
+    img_out = torch.sigmoid(rgb)
+    seen = u[:, 3:4] > 0.999
+    colour = u[:, :3] / u[:, 3:4].clamp_min(1e-3)
+    inside = seen & (colour > 0.011).all(1, keepdim=True) & (colour < 0.989).all(1, keepdim=True)
+    assert inside.sum() > 100
+    err = ((img_out - colour).abs() * inside).amax()
+    assert float(err) < 1e-3  # float32 logit -> sigmoid
+    unseen = u[:, 3:4] < 0.5
+    assert torch.allclose(img_out.expand(-1, 3, -1, -1)[unseen.expand(-1, 3, -1, -1)], torch.tensor(0.5))
+    # the skip is a function of the features only: the unwrap path survives a save/load
+    nets2 = RomeNetworks(prof)
+    again = load(save(nets2, tmp_path / "skip.safetensors"))
+    assert again.profile.unwrap_skip
+    with pytest.raises(InputError, match="texture_unwrap"):
+        dataclasses.replace(head.networks.profile, texture_unwrap=False, unwrap_skip=True)
+

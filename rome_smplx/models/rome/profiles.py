@@ -101,6 +101,13 @@ class RomeProfile:
     #: unit, a metre). A bound near the longest hair keeps an untrained G_geom from throwing
     #: vertices metres away.
     offset_scale: float = 1.0
+    #: Beyond the release; needs :attr:`texture_unwrap`. ``True``: the first 4 channels of the
+    #: neural texture *are* the unwrapped source (colour times visibility, visibility) instead of
+    #: learnt features, and E_img's RGB logits get a skip from them: ``logit(colour) * gate``,
+    #: ``gate = clamp(2 visibility - 1, 0, 1)``. A texel the source saw is then rendered with the
+    #: source's colour from the first step, and E_img learns the corrections (shading, hair the
+    #: source mesh does not cover, what the source did not see).
+    unwrap_skip: bool = False
 
     def __post_init__(self) -> None:
         if self.landmark_contour not in LANDMARK_CONTOURS:
@@ -110,6 +117,12 @@ class RomeProfile:
             raise InputError(f"RomeProfile.mask_opening: expected one of {MASK_OPENINGS}, found {self.mask_opening!r}")
         if not isinstance(self.texture_unwrap, bool):
             raise InputError(f"RomeProfile.texture_unwrap: expected a bool, found {self.texture_unwrap!r}")
+        if not isinstance(self.unwrap_skip, bool):
+            raise InputError(f"RomeProfile.unwrap_skip: expected a bool, found {self.unwrap_skip!r}")
+        if self.unwrap_skip and not self.texture_unwrap:
+            raise InputError("RomeProfile.unwrap_skip needs texture_unwrap=True (the skip reads the unwrapped source)")
+        if self.unwrap_skip and self.neural_texture_channels < 5:
+            raise InputError(f"RomeProfile.unwrap_skip needs at least 5 texture channels, found {self.neural_texture_channels}")
         o = self.offset_scale
         if isinstance(o, bool) or not isinstance(o, (int, float)) or not 0 < o < float("inf"):
             raise InputError(f"RomeProfile.offset_scale: expected a number > 0, found {o!r}")
@@ -289,15 +302,33 @@ class RomeNetworks(nn.Module):
             )
         if unwrapped.shape[-2:] != tex.shape[-2:]:
             unwrapped = F.interpolate(unwrapped, size=tex.shape[-2:], mode="bilinear", align_corners=False)
-        return tex + self.unwrap(unwrapped.to(tex.dtype))
+        unwrapped = unwrapped.to(tex.dtype)
+        tex = tex + self.unwrap(unwrapped)
+        if self.profile.unwrap_skip:  # the first 4 channels carry the unwrap itself
+            tex = torch.cat([unwrapped, tex[:, 4:]], dim=1)
+        return tex
+
+    @staticmethod
+    def unwrap_skip_logits(features: torch.Tensor) -> torch.Tensor:
+        """The RGB skip of :attr:`RomeProfile.unwrap_skip` from E_img's input ``(B, C, H, W)``
+        (channels 0-2: colour times visibility, 3: visibility) -> ``(B, 3, H, W)`` logits, 0 where
+        the source saw nothing."""
+        vis = features[:, 3:4]
+        colour = (features[:, :3] / vis.clamp_min(1e-3)).clamp(0.01, 0.99)
+        gate = (2.0 * vis - 1.0).clamp(0.0, 1.0)
+        return torch.logit(colour) * gate
 
     def render_logits(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """E_img (and the segmentation U-Net in ``paper``): ``(B, 47, H, W)`` -> RGB logits
         ``(B, 3, H, W)`` and mask logits ``(B, 1, H, W)``; apply ``sigmoid`` for the image and mask."""
         out = self.unet(features)
         if self.unet_seg is None:
-            return out[:, :3], out[:, 3:]
-        return out, self.unet_seg(features)
+            rgb, mask = out[:, :3], out[:, 3:]
+        else:
+            rgb, mask = out, self.unet_seg(features)
+        if self.profile.unwrap_skip:
+            rgb = rgb + self.unwrap_skip_logits(features)
+        return rgb, mask
 
 
 __all__ = ["LANDMARK_CONTOURS", "MASK_OPENINGS", "PROFILES", "SIZES", "RomeNetworks", "RomeProfile", "get_profile"]
