@@ -475,8 +475,18 @@ def load(source: str | os.PathLike | Mapping[str, Any], *, check_pose: bool = Tr
                 raw[k] = v[None] if v.dim() == 1 else v
             else:
                 raw[k] = v
-        return from_decoded(decode(raw, check_pose=check_pose, where=where), where=where)
-    return from_decoded(d, where=where)
+        return _named(lambda: from_decoded(decode(raw, check_pose=check_pose, where=where), where=where), where)
+    return _named(lambda: from_decoded(d, where=where), where)
+
+
+def _named(build, where: str):
+    """Run ``build``; an :class:`InputError` that does not name the file gets its name."""
+    try:
+        return build()
+    except InputError as e:
+        if where and where not in str(e):
+            raise InputError(f"{where}: {e}") from None
+        raise
 
 
 def save_param_pkl(

@@ -1,7 +1,10 @@
 """The ``rome-smplx`` command.
 
-Every command turns a :class:`~rome_smplx.errors.RomeSmplxError` into one message on stderr and a
-non-zero exit (2), without a traceback. Commands log through :mod:`logging`; ``-v`` shows more.
+Every command turns a :class:`~rome_smplx.errors.RomeSmplxError` (and an operating-system error such
+as a full disk) into one ``error:`` line on stderr and exit 2, without a traceback. Output paths are
+checked before any work, under the policy of :mod:`rome_smplx.io.atomic` (``--force`` replaces a
+folder rome-smplx did not write). Ctrl-C exits 130 and SIGTERM 143, both leaving no temporary files.
+Commands log through :mod:`logging`; ``-v`` shows more.
 """
 
 from __future__ import annotations
@@ -15,25 +18,68 @@ import click
 
 from rome_smplx import __version__
 from rome_smplx.errors import RomeSmplxError
+from rome_smplx.io.limits import DEFAULT_MAX_PIXELS, MAX_FRAMES
 
 log = logging.getLogger("rome_smplx")
 
 
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
 def handle_errors(fn):
-    """Decorator: report :class:`RomeSmplxError` as ``error: <message>`` and exit 2."""
+    """Decorator: report :class:`RomeSmplxError` and :class:`OSError` as one ``error: <message>`` line
+    and exit 2; Ctrl-C exits 130, SIGTERM 143 (temporary outputs removed in both cases)."""
+    from rome_smplx.io.atomic import Terminated, terminate_as_interrupt
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with terminate_as_interrupt():
+                return fn(*args, **kwargs)
         except RomeSmplxError as e:
-            click.echo(f"error: {e}", err=True)
+            click.echo(f"error: {_one_line(e)}", err=True)
             sys.exit(2)
+        except OSError as e:  # environment: disk full, permission changed mid-run, ...
+            where = f"{e.filename}: " if e.filename else ""
+            click.echo(f"error: {_one_line(where + (e.strerror or str(e)))}", err=True)
+            sys.exit(2)
+        except MemoryError:
+            click.echo("error: out of memory (use smaller inputs, --max-pixels or --max-frames)", err=True)
+            sys.exit(2)
+        except Terminated:
+            click.echo("terminated", err=True)
+            sys.exit(143)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
 
     return wrapper
+
+
+def _max_pixels(value: int) -> int | None:
+    from rome_smplx.errors import InputError
+
+    if value < 0:
+        raise InputError(f"--max-pixels: expected a pixel count >= 0 (0: no limit), found {value}")
+    return value or None
+
+
+def _check_steps(steps: int | None) -> None:
+    from rome_smplx.errors import InputError
+
+    if steps is not None and steps < 0:
+        raise InputError(f"--steps: expected a number of steps >= 0, found {steps}")
+
+
+def _assets(assets_dir: Path | None):
+    from rome_smplx.assets import Assets
+
+    return Assets.from_dir(assets_dir) if assets_dir is not None else Assets.discover()
+
+
+_FORCE_HELP = "Replace an existing output folder even when rome-smplx did not write it."
+_MAX_PIXELS_HELP = "Refuse photos and masks with more pixels than this, before decoding (0: no limit)."
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -107,7 +153,10 @@ def assets_video(directory: Path, seeds: str, frames: int, size: int, tracking_n
     from rome_smplx.assets.synthetic.video import write_video
     from rome_smplx.errors import InputError
 
+    from rome_smplx.io.atomic import check_output_dir
+
     rng = _seed_range(seeds)
+    check_output_dir(directory)
     if frames < 2 or size < 16 or tracking_noise < 0:
         raise InputError(f"--frames must be >= 2, --size >= 16 and --tracking-noise >= 0; found {frames}, {size}, "
                          f"{tracking_noise}")
@@ -123,15 +172,25 @@ def assets_video(directory: Path, seeds: str, frames: int, size: int, tracking_n
 @click.option("--people", type=int, default=2, show_default=True, help="Number of synthetic people to write.")
 @click.option("--generator-version", type=int, default=None,
               help="Generator version to reproduce (e.g. 2 for folders made before version 3) [default: current].")
+@click.option("--force", is_flag=True, help=_FORCE_HELP)
 @handle_errors
 def assets_synth(directory: Path, seed: int, head_vertices: int | None, people: int,
-                 generator_version: int | None) -> None:
+                 generator_version: int | None, force: bool) -> None:
     """Write procedural stand-ins of every licensed file, in the real layout and formats."""
-    from rome_smplx.assets.synthetic import write_synthetic_assets
+    import contextlib
 
-    out = write_synthetic_assets(directory, seed=seed, head_vertices=head_vertices, people=people,
-                                 generator_version=generator_version)
+    from rome_smplx.assets.synthetic import write_synthetic_assets
+    from rome_smplx.io.atomic import allow_replace, check_output_dir
+
+    check_output_dir(directory, force=force)
+    with allow_replace(directory) if force else contextlib.nullcontext():
+        out = write_synthetic_assets(directory, seed=seed, head_vertices=head_vertices, people=people,
+                                     generator_version=generator_version)
     log.info("synthetic assets written to %s", out)
+
+
+#: The demo keeps its posed frames in memory (a short strip); longer animations belong to `animate`.
+DEMO_MAX_FRAMES = 240
 
 
 @main.command("demo")
@@ -142,13 +201,19 @@ def assets_synth(directory: Path, seed: int, head_vertices: int | None, people: 
 @click.option("--person", default=0, show_default=True, help="Synthetic person index (people/person_NNN).")
 @click.option("--variant", type=click.Choice(["linear", "full"]), default="linear", show_default=True,
               help="Hair/neck offsets from the distilled linear model or the full ROME model.")
-@click.option("--frames", default=4, show_default=True, help="Animation frames.")
+@click.option("--frames", default=4, show_default=True, help=f"Animation frames (1 to {DEMO_MAX_FRAMES}).")
+@click.option("--force", is_flag=True, help=_FORCE_HELP)
 @handle_errors
-def demo(out: Path, assets_dir: Path | None, person: int, variant: str, frames: int) -> None:
+def demo(out: Path, assets_dir: Path | None, person: int, variant: str, frames: int, force: bool) -> None:
     """Full-body demo: photo -> ROME head -> hair on the PIXIE SMPL-X body -> renders, animation, meshes."""
     from rome_smplx.demo import run_full_body_demo
+    from rome_smplx.errors import InputError
+    from rome_smplx.io.atomic import check_output_dir
 
-    run_full_body_demo(out, assets_dir=assets_dir, person=person, variant=variant, frames=frames)
+    if not 1 <= frames <= DEMO_MAX_FRAMES:
+        raise InputError(f"--frames: expected 1 to {DEMO_MAX_FRAMES} animation frames, found {frames}")
+    check_output_dir(out, force=force)
+    run_full_body_demo(out, assets_dir=assets_dir, person=person, variant=variant, frames=frames, force=force)
     click.echo(f"demo written to {out}")
 
 
@@ -171,12 +236,15 @@ def train() -> None:
 def train_rome(config_path: Path, assets_dir: Path | None, out: Path | None, steps: int | None, resume: str | None,
                no_offsets: bool) -> None:
     """Train the full ROME model (losses and weights of the reference; see the config)."""
+    from rome_smplx.io.atomic import check_work_dir
     from rome_smplx.trainers import RomeTrainConfig, train_from_config
 
+    _check_steps(steps)
     config = RomeTrainConfig.from_yaml(config_path)
     changes = {k: v for k, v in (("output_dir", None if out is None else str(out)), ("steps", steps),
                                  ("offsets", False if no_offsets else None)) if v is not None}
     config = config.replace(**changes) if changes else config
+    check_work_dir(config.output_dir)
     trainer = train_from_config(config, assets_dir, resume=resume)
     click.echo(f"trained {trainer.step} steps; checkpoints in {config.output_dir}")
 
@@ -190,8 +258,11 @@ def train_rome(config_path: Path, assets_dir: Path | None, out: Path | None, ste
 def train_linear(config_path: Path, assets_dir: Path | None, out: Path | None, steps: int | None) -> None:
     """Distil the linear hair/neck model (ResNet-50 -> basis coefficients); exports linear_hair.pth,
     u_full.pt and mean_deform.pt."""
-    from rome_smplx.trainers.distill import run_from_yaml
+    from rome_smplx.io.atomic import check_work_dir
+    from rome_smplx.trainers.distill import LinearDistillConfig, run_from_yaml
 
+    _check_steps(steps)
+    check_work_dir(out if out is not None else LinearDistillConfig.from_yaml(config_path).out)
     summary = run_from_yaml(config_path, assets_dir=assets_dir, out=out, steps=steps)
     click.echo(f"trained {summary['steps']} steps (coefficient MSE {summary['coeff_mse_first']:.4g} -> "
                f"{summary['coeff_mse_last']:.4g}); checkpoint in {summary['checkpoint']}; "
@@ -217,23 +288,27 @@ def train_linear(config_path: Path, assets_dir: Path | None, out: Path | None, s
               help="Animation of the .glb: AMASS-style .npz, our .npz or a PIXIE folder [default: a short wave].")
 @click.option("--texture-size", "texture_size", type=click.IntRange(min=0), default=1024, show_default=True,
               help="Side of the texture baked from the photo (0: part colours).")
+@click.option("--max-pixels", "max_pixels", type=int, default=DEFAULT_MAX_PIXELS, show_default=True,
+              help=_MAX_PIXELS_HELP)
+@click.option("--force", is_flag=True, help=_FORCE_HELP + " (--render)")
 @handle_errors
 def avatar_cmd(image: Path, pixie_param: Path, out: Path, mask: Path | None, deca_code: Path | None,
                assets_dir: Path | None, variant: str, render_dir: Path | None, motion: Path | None,
-               texture_size: int) -> None:
+               texture_size: int, max_pixels: int, force: bool) -> None:
     """Photo + PIXIE body -> full-body avatar with the ROME head's hair: a textured, rigged, animated .glb
     (or a textured .obj, or a .ply with part labels)."""
-    from rome_smplx.pipeline import check_mesh_path, reconstruct_photo, write_avatar
+    from rome_smplx.pipeline import check_avatar_outputs, reconstruct_photo, write_avatar
 
-    check_mesh_path(out)
+    limit = _max_pixels(max_pixels)
+    check_avatar_outputs(out, render_dir, force=force)
     seq = None
     if motion is not None:
         from rome_smplx.io.motion import load_motion
 
         seq = load_motion(motion)  # read before the heavy steps: a bad file fails early
     result = reconstruct_photo(image, pixie_param=pixie_param, assets=assets_dir, mask_path=mask,
-                               deca_path=deca_code, variant=variant)
-    write_avatar(result, out, render_dir=render_dir, motion=seq, texture_size=texture_size)
+                               deca_path=deca_code, variant=variant, max_pixels=limit)
+    write_avatar(result, out, render_dir=render_dir, motion=seq, texture_size=texture_size, force=force)
     click.echo(f"avatar written to {out}" + (f" (renders in {render_dir})" if render_dir else ""))
 
 
@@ -260,21 +335,40 @@ def avatar_cmd(image: Path, pixie_param: Path, out: Path, mask: Path | None, dec
               help="Asset folder (default: $ROME_SMPLX_ASSETS, else the synthetic stand-ins).")
 @click.option("--variant", type=click.Choice(["linear", "full"]), default="linear", show_default=True,
               help="Hair offsets from the distilled linear model or the full ROME model.")
+@click.option("--max-pixels", "max_pixels", type=int, default=DEFAULT_MAX_PIXELS, show_default=True,
+              help=_MAX_PIXELS_HELP)
+@click.option("--max-frames", "max_frames", type=int, default=None,
+              help=f"Accept up to this many frames [default: refuse more than {MAX_FRAMES} frames or 4 GB of meshes].")
+@click.option("--yes", "yes", is_flag=True, help="Accept a motion of any length.")
+@click.option("--force", is_flag=True, help=_FORCE_HELP)
 @handle_errors
 def animate_cmd(image: Path, pixie_param: Path, motion: Path, out: Path, fps: float | None, every: int,
                 motion_fps: float | None, motion_up: str, fmt: str, mask: Path | None, deca_code: Path | None,
-                assets_dir: Path | None, variant: str) -> None:
+                assets_dir: Path | None, variant: str, max_pixels: int, max_frames: int | None, yes: bool,
+                force: bool) -> None:
     """Photo + PIXIE body + SMPL-X motion -> one mesh per frame, a preview GIF and strip."""
-    from rome_smplx.io.motion import load_motion, resample
+    from rome_smplx.errors import InputError
+    from rome_smplx.io.atomic import check_output_dir
+    from rome_smplx.io.motion import check_frame_budget, load_motion, resample
     from rome_smplx.pipeline import reconstruct_photo, write_animation
 
+    limit = _max_pixels(max_pixels)
+    if fps is not None and not fps > 0:
+        raise InputError(f"--fps: expected a positive frame rate, found {fps}")
+    if motion_fps is not None and not motion_fps > 0:
+        raise InputError(f"--motion-fps: expected a positive frame rate, found {motion_fps}")
+    check_output_dir(out, force=force)
     seq = load_motion(motion, fps=motion_fps, up=motion_up)
     if fps is not None:
         seq = resample(seq, fps)
     seq = seq.subsample(every)
-    result = reconstruct_photo(image, pixie_param=pixie_param, assets=assets_dir, mask_path=mask,
-                               deca_path=deca_code, variant=variant)
-    write_animation(result.avatar, seq, out, fmt=fmt)
+    a = _assets(assets_dir)
+    estimate = check_frame_budget(len(seq), a.num_smplx_vertices, fmt, max_frames=max_frames, yes=yes,
+                                  where=str(motion))
+    log.info("%d frames to write to %s: %s", len(seq), out, estimate)
+    result = reconstruct_photo(image, pixie_param=pixie_param, assets=a, mask_path=mask,
+                               deca_path=deca_code, variant=variant, max_pixels=limit)
+    write_animation(result.avatar, seq, out, fmt=fmt, force=force)
     click.echo(f"{len(seq)} frames written to {out}")
 
 

@@ -18,8 +18,8 @@ from typing import Optional
 
 import torch
 
-from rome_smplx.errors import AssetError
-from rome_smplx.io.atomic import atomic_dir
+from rome_smplx.errors import AssetError, InputError
+from rome_smplx.io.atomic import atomic_dir, check_output_dir
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ def run_full_body_demo(
     render_size: int = 384,
     turntable_frames: int = 12,
     texture_size: int = 1024,
+    force: bool = False,
 ) -> Path:
     """Run the demo and write its outputs to ``out`` (atomically: all or nothing).
 
@@ -97,7 +98,7 @@ def run_full_body_demo(
     three-quarter), ``turntable.gif`` (the same, turning), ``avatar.glb`` (textured, rigged, with a
     24-frame wave), ``avatar_textured.obj`` (+ ``.mtl``, ``.png``), ``avatar.obj`` (part colours),
     ``preview_front.png``, ``preview_side.png``, ``animation.png`` and ``motion/frame_NNN.ply``
-    (a short wave), ``summary.json``.
+    (a short wave, names zero-padded to the frame count), ``summary.json``.
 
     Args:
         out: output folder (replaced as a whole when the run succeeds).
@@ -109,9 +110,14 @@ def run_full_body_demo(
         render_size: side of each full-body neural render.
         turntable_frames: views in the turntable.
         texture_size: side of the texture baked from the photo (0: part colours).
+        force: replace an existing ``out`` even when rome-smplx did not write it.
 
     Returns:
         The output folder.
+
+    Raises:
+        InputError: ``frames`` is not a positive integer, or ``out`` breaks the output policy of
+            :mod:`rome_smplx.io.atomic` (both checked before any work).
     """
     from PIL import Image
     from tqdm.auto import tqdm
@@ -121,10 +127,14 @@ def run_full_body_demo(
     from rome_smplx.bridges import deca, pixie
     from rome_smplx.geometry.rotations import axis_angle_to_matrix
     from rome_smplx.io.images import load_image, load_mask, save_image, to_numpy
+    from rome_smplx.pipeline import frame_name
     from rome_smplx.render.full_body import OrthographicCamera
     from rome_smplx.render.preview import front_camera, render_preview
     from rome_smplx.types import FlameParams
 
+    if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
+        raise InputError(f"frames: expected an integer >= 1, found {frames!r}")
+    out = check_output_dir(out, force=force)
     t0 = time.perf_counter()
     assets = rs.Assets.from_dir(assets_dir) if assets_dir is not None else rs.Assets.discover()
     folder = assets.root / "people" / f"person_{person:03d}"
@@ -216,7 +226,7 @@ def run_full_body_demo(
         strip = [render_preview(p.vertices, avatar.faces, colors, cam, image_size=384) for p in posed]
         t = step("animate", t)
 
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, force=force) as tmp:
         save_image(tmp / "head_source.png", recon.source_image)
         if grid is not None:  # source | renders at 3 new poses (top) ; the true renders there (bottom)
             save_image(tmp / "head_grid.png", grid)
@@ -235,7 +245,7 @@ def run_full_body_demo(
         write_avatar_file(avatar, tmp / "avatar_textured.obj", texture=baked)
         avatar.export(tmp / "avatar.obj")
         for i, p in enumerate(posed):
-            p.export(tmp / "motion" / f"frame_{i:03d}.ply")
+            p.export(tmp / "motion" / frame_name(i, len(posed), ".ply"))
         summary = {
             "assets": str(assets.root),
             "synthetic_assets": bool(assets.is_synthetic),

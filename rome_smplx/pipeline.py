@@ -34,7 +34,8 @@ from torch import Tensor
 
 from rome_smplx.bridges.flame_fit import FitResult, FitSettings, fit_flame_to_landmarks
 from rome_smplx.errors import InputError
-from rome_smplx.io.atomic import atomic_dir
+from rome_smplx.io.atomic import atomic_dir, check_output_dir, check_output_file
+from rome_smplx.io.images import DEFAULT_MAX_PIXELS
 from rome_smplx.io.meshes import MESH_FORMATS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -52,9 +53,12 @@ __all__ = [
     "ALIGN_ZOOM",
     "FIT_THREADS",
     "PHOTO_FIT",
+    "PHOTO_MAX_SIDE",
     "PhotoAvatar",
     "build_avatar",
+    "check_avatar_outputs",
     "check_mesh_path",
+    "frame_name",
     "pose_sequence",
     "reconstruct_photo",
     "write_animation",
@@ -72,6 +76,10 @@ FIT_THREADS = 1
 #: Landmark-fit settings for photos: the Levenberg-Marquardt solve (``FitSettings(method="adam",
 #: full_iters=1000)`` is the earlier first-order fit, about 15x slower at a higher landmark error).
 PHOTO_FIT = FitSettings()
+#: Photos are read with their long side at most this many pixels (downscaled while decoding). The
+#: aligned crop is 256 px, so a face covering 1/16 of the long side still gives it full resolution;
+#: a 12000 x 12000 photo then costs ~0.2 GB as a float tensor instead of 1.7 GB.
+PHOTO_MAX_SIDE = 4096
 
 
 @dataclass
@@ -114,13 +122,21 @@ def _resolve_assets(assets: Any) -> Assets:
 
 
 def check_mesh_path(path: PathLike) -> Path:
-    """Validate a mesh output path's extension (``.glb``, ``.ply``, ``.obj``) before any work is done."""
+    """Validate a mesh output path before any work is done: its extension (``.glb``, ``.ply``,
+    ``.obj``) and the output policy of :func:`rome_smplx.io.atomic.check_output_file` (not a folder,
+    the parent a writable folder)."""
     p = Path(path)
     if p.suffix.lower() not in MESH_FORMATS:
         raise InputError(f"{p}: unsupported mesh format {p.suffix.lower() or '(none)'!r}; expected one of {MESH_FORMATS}")
     if p.exists() and p.is_dir():
         raise InputError(f"{p}: expected a mesh file path, found a directory")
-    return p
+    return check_output_file(p)
+
+
+def frame_name(i: int, count: int, ext: str = "") -> str:
+    """``frame_NNNN<ext>``: zero-padded to the digits of ``count - 1`` (at least 4), so the names of a
+    sequence sort in frame order however long it is."""
+    return f"frame_{i:0{max(4, len(str(max(count - 1, 0))))}d}{ext}"
 
 
 def _check_landmarks(lm: Any, where: str) -> Tensor:
@@ -146,6 +162,7 @@ def reconstruct_photo(
     fit_threads: int | None = FIT_THREADS,
     backend: str = "auto",
     device: torch.device | str | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> PhotoAvatar:
     """One photo + PIXIE parameters -> ROME head + full-body avatar (see the module docstring).
 
@@ -168,9 +185,11 @@ def reconstruct_photo(
             setting alone). ``torch.set_num_threads`` is process-wide.
         backend: rasteriser backend of the head avatar.
         device: where the networks run (default CPU).
+        max_pixels: photos (and masks) with more pixels are refused before decoding (``None``: no
+            limit); larger photos are read at :data:`PHOTO_MAX_SIDE` on the long side.
 
     Returns:
-        :class:`PhotoAvatar`.
+        :class:`PhotoAvatar` (landmarks in the pixels of the photo as read).
 
     Raises:
         InputError: unreadable photo or mask, no face in the photo, bad parameters.
@@ -183,7 +202,7 @@ def reconstruct_photo(
     from rome_smplx.avatar.merge import merge
     from rome_smplx.bridges import deca, pixie
     from rome_smplx.bridges.landmarks import MediapipeDetector, align, matte
-    from rome_smplx.io.images import load_image, load_mask
+    from rome_smplx.io.images import check_mask_aspect, load_image, load_mask
 
     if variant not in VARIANTS:
         raise InputError(f"variant: expected one of {VARIANTS}, found {variant!r}")
@@ -200,14 +219,16 @@ def reconstruct_photo(
     try:
         t = time.perf_counter()
         # Read every input first: bad files fail before detection and networks run.
-        image = load_image(image_path)
+        image = load_image(image_path, max_pixels=max_pixels, max_side=PHOTO_MAX_SIDE)
         body = pixie.to_y_up(pixie.load(pixie_param))
         if body.batch_size != 1:
             raise InputError(f"{pixie_param}: expected one person, found a batch of {body.batch_size}")
         flame = deca.load(deca_path) if deca_path is not None else None
         if flame is not None and flame.batch_size != 1:
             raise InputError(f"{deca_path}: expected the codes of one image, found a batch of {flame.batch_size}")
-        mask = load_mask(mask_path) if mask_path is not None else None
+        mask = load_mask(mask_path, max_pixels=max_pixels, max_side=PHOTO_MAX_SIDE) if mask_path is not None else None
+        if mask is not None:
+            check_mask_aspect(mask, image, str(mask_path))
         assets = _resolve_assets(assets)
         t = step("read", t)
 
@@ -291,8 +312,23 @@ def _part_colors(avatar: FullBodyAvatar) -> Tensor:
     return torch.as_tensor(PART_COLORS, dtype=avatar.vertices.dtype, device=avatar.vertices.device)[avatar.parts]
 
 
+def check_avatar_outputs(out: PathLike, render_dir: PathLike | None = None, *, force: bool = False) -> Path:
+    """Check the outputs of :func:`write_avatar` before any work: the mesh path (:func:`check_mesh_path`),
+    the render folder (:func:`~rome_smplx.io.atomic.check_output_dir`), and that the mesh is not
+    inside the render folder (which replaces what it holds)."""
+    out = check_mesh_path(out)
+    if render_dir is not None:
+        rd = check_output_dir(render_dir, force=force)
+        a, b = Path(os.path.abspath(out)), Path(os.path.abspath(rd))
+        if a == b or b in a.parents:
+            raise InputError(f"{out}: the mesh must not be inside the render folder {rd} (it is replaced as a whole)")
+        if a in b.parents:
+            raise InputError(f"{rd}: the render folder must not be inside the mesh path {out}")
+    return out
+
+
 def write_avatar(result: PhotoAvatar, out: PathLike, *, render_dir: PathLike | None = None, preview_size: int = 512,
-                 motion: Any = None, texture_size: int = 1024) -> Path:
+                 motion: Any = None, texture_size: int = 1024, force: bool = False) -> Path:
     """Write the merged mesh and, optionally, renders; each output atomically.
 
     Args:
@@ -307,16 +343,20 @@ def write_avatar(result: PhotoAvatar, out: PathLike, *, render_dir: PathLike | N
             ``head_mask.png``, ``preview_front.png`` / ``preview_side.png`` (shaded body) and
             ``summary.json``.
         preview_size: side of the shaded previews.
+        force: replace an existing ``render_dir`` even when rome-smplx did not write it.
 
     Returns:
         The mesh path.
+
+    Raises:
+        InputError: an output path breaks the policy of :mod:`rome_smplx.io.atomic` (checked first).
     """
     from rome_smplx.avatar.export import write_avatar_file
     from rome_smplx.avatar.merge import PART_HAIR
     from rome_smplx.io.images import save_image
     from rome_smplx.render.preview import front_camera, render_preview
 
-    out = check_mesh_path(out)
+    out = check_avatar_outputs(out, render_dir, force=force)
     if render_dir is None:
         return write_avatar_file(result.avatar, out, recon=result.recon, motion=motion, texture_size=texture_size)
     av = result.avatar
@@ -336,7 +376,7 @@ def write_avatar(result: PhotoAvatar, out: PathLike, *, render_dir: PathLike | N
         "synthetic_assets": bool(result.assets.is_synthetic),
         "timings_s": result.timings,
     }
-    with atomic_dir(render_dir) as tmp:
+    with atomic_dir(render_dir, force=force) as tmp:
         save_image(tmp / "source_aligned.png", result.aligned.image)
         save_image(tmp / "source_matte.png", result.aligned.mask)
         save_image(tmp / "head_render.png", head.composite if head.composite is not None else head.image)
@@ -369,17 +409,22 @@ def write_animation(
     preview_size: int = 192,
     max_preview_frames: int = 48,
     strip_frames: int = 8,
+    force: bool = False,
 ) -> Path:
     """Pose ``avatar`` with every frame of ``motion`` and write the folder ``out_dir`` atomically.
 
-    Contents: ``frame_NNNN.<fmt>`` per frame (``fmt`` ``"ply"``, ``"glb"`` or ``"obj"``),
+    Contents: ``frame_NNNN.<fmt>`` per frame (zero-padded to the sequence length, :func:`frame_name`) (``fmt`` ``"ply"``, ``"glb"`` or ``"obj"``),
     ``preview.gif`` (shaded, at most ``max_preview_frames`` evenly spaced frames, one camera
     framing them all), ``preview_strip.png`` (``strip_frames`` of them side by side),
     ``motion.npz`` (the frames used, :func:`~rome_smplx.io.motion.save_motion`) and
-    ``summary.json``.
+    ``summary.json``. ``force`` replaces an existing ``out_dir`` even when rome-smplx did not write it.
 
     Returns:
         ``out_dir`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        InputError: bad format, no frames, or an output path that breaks the policy of
+            :mod:`rome_smplx.io.atomic` (checked before any frame is posed).
     """
     from PIL import Image
 
@@ -395,12 +440,12 @@ def write_animation(
         raise InputError(f"{motion.source or 'motion'}: no frames to animate")
     n_prev = max(1, min(T, int(max_preview_frames)))
     preview_idx = sorted({round(i * (T - 1) / max(n_prev - 1, 1)) for i in range(n_prev)})
-    out_dir = Path(out_dir)
+    out_dir = check_output_dir(out_dir, force=force)
     t0 = time.perf_counter()
     kept: list[Tensor] = []
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, force=force) as tmp:
         for i, posed in enumerate(pose_sequence(avatar, motion)):
-            posed.export(tmp / f"frame_{i:04d}{ext}")
+            posed.export(tmp / frame_name(i, T, ext))
             if i in preview_idx:
                 kept.append(posed.vertices.detach())
         colors = _part_colors(avatar)

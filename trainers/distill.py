@@ -437,10 +437,24 @@ class LinearDistillConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise InputError(f"{source}: unknown setting(s) {unknown}; known: {sorted(known)}")
+        where = "" if source == "config" else f"{source}: "
+        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+        for k, v in values.items():  # a value of the default's kind (an int where an int goes, ...)
+            d = defaults.get(k)
+            ok = {bool: lambda x: isinstance(x, bool),
+                  int: lambda x: isinstance(x, int) and not isinstance(x, bool),
+                  float: lambda x: isinstance(x, (int, float)) and not isinstance(x, bool),
+                  str: lambda x: isinstance(x, str),
+                  tuple: lambda x: isinstance(x, (list, tuple))}.get(type(d))
+            if ok is not None and not ok(v):
+                raise InputError(f"{where}config.{k}: expected {type(d).__name__ if type(d) is not tuple else 'a list'}"
+                                 f" like {d!r}, found {v!r}")
         try:
             return cls(**values)
-        except TypeError as e:
+        except (TypeError, ValueError) as e:
             raise InputError(f"{source}: {e}") from None
+        except InputError as e:
+            raise InputError(f"{where}{e}") from None
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> LinearDistillConfig:

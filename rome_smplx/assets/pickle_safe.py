@@ -263,8 +263,11 @@ def loads_restricted(data: bytes | BinaryIO, where: str | Path) -> Any:
     except MemoryError:
         raise AssetError("cannot unpickle: the pickle asks for more memory than available", path=where) from None
     except Exception as e:  # UnpicklingError, EOFError, ValueError, TypeError, ... from corrupt bytes
+        from rome_smplx.io.checkpoints import _unpickler_detail
+
         raise AssetError(
-            f"cannot unpickle: the file is truncated or corrupt ({type(e).__name__}: {e})", path=where
+            f"cannot unpickle: the file is truncated or corrupt ({type(e).__name__}: {_unpickler_detail(str(e))})",
+            path=where,
         ) from None
     return _resolve(obj, where)
 

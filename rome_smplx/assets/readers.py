@@ -105,10 +105,12 @@ def read_tensor_file(path: str | Path) -> np.ndarray:
     try:
         obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as e:  # UnpicklingError, RuntimeError (bad zip), EOFError, ...
-        msg = str(e).splitlines()[0] if str(e) else ""
+        from rome_smplx.io.checkpoints import _unpickler_detail
+
+        msg = _unpickler_detail(str(e)) if str(e) else ""
         raise AssetError(
-            "not a readable torch tensor file: truncated, corrupt or not saved with torch.save "
-            f"(torch.load weights_only=True: {type(e).__name__}: {msg})",
+            "not a readable torch tensor file: truncated, corrupt, not saved with torch.save, or holding "
+            f"objects other than tensors (refused, never executed; {type(e).__name__}: {msg})",
             path=path,
         ) from None
     if not isinstance(obj, torch.Tensor):

@@ -34,14 +34,17 @@ def _existing_file(path: str | os.PathLike) -> Path:
 
 
 def _unpickler_detail(text: str) -> str:
-    """The informative line of torch's weights-only unpickler message."""
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    """The informative line of torch's weights-only unpickler message, without torch's advice to
+    retry with ``weights_only=False`` (which would run whatever the file carries)."""
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
     for i, ln in enumerate(lines):
         if "WeightsUnpickler error" in ln:
             rest = ln.split("WeightsUnpickler error:", 1)[-1].strip()
             rest = rest or (lines[i + 1] if i + 1 < len(lines) else ln)
             return rest.split(" Please use", 1)[0]
-    return lines[0] if lines else "unpickling failed"
+    advice = ("weights_only", "weights only load failed", "check the documentation", "arbitrary code", "trusted source")
+    useful = [ln for ln in lines if not any(a in ln.lower() for a in advice)]
+    return useful[0] if useful else "unpickling failed (the file holds objects other than tensors)"
 
 
 def safe_torch_load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:

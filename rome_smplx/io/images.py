@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Any, Union
 
@@ -18,15 +19,23 @@ from torch import Tensor
 
 from rome_smplx.errors import InputError
 from rome_smplx.io.atomic import atomic_path
+from rome_smplx.io.limits import DEFAULT_MAX_PIXELS
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["load_image", "load_mask", "save_image", "to_numpy", "to_tensor"]
+__all__ = ["DEFAULT_MAX_PIXELS", "check_mask_aspect", "load_image", "load_mask", "save_image", "to_numpy", "to_tensor"]
 
 PathLike = Union[str, os.PathLike]  # noqa: UP007
 
 
-def _open(path: PathLike, what: str):
+
+_PIL_LOCK = threading.Lock()
+
+
+def _open(path: PathLike, what: str, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+          max_side: int | None = None):
+    """Open, check the pixel count from the header, decode (downscaled to ``max_side`` on the long
+    side when given: JPEG decodes at 1/2..1/8 scale directly) and apply the EXIF orientation."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     p = Path(path)
@@ -34,17 +43,60 @@ def _open(path: PathLike, what: str):
         raise InputError(f"{p}: {what} file not found")
     if p.is_dir():
         raise InputError(f"{p}: expected an {what} file, found a directory")
-    try:
-        img = Image.open(p)
-        img.load()
-    except UnidentifiedImageError:
-        raise InputError(f"{p}: not a readable image (expected PNG, JPEG, BMP, TIFF or WebP)") from None
-    except (OSError, ValueError, SyntaxError) as e:
-        raise InputError(f"{p}: the image file is truncated or corrupt ({e})") from None
+    if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1):
+        raise InputError(f"max_pixels: expected a positive integer or None, found {max_pixels!r}")
+    with _PIL_LOCK:  # Pillow's own bomb check is process-wide; ours replaces it for this call
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            try:
+                img = Image.open(p)
+            except UnidentifiedImageError:
+                raise InputError(f"{p}: not a readable image (expected PNG, JPEG, BMP, TIFF or WebP)") from None
+            except (OSError, ValueError, SyntaxError) as e:
+                raise InputError(f"{p}: the image file is truncated or corrupt ({e})") from None
+            w, h = img.size
+            if max_pixels is not None and w * h > max_pixels:
+                img.close()
+                raise InputError(
+                    f"{p}: the {what} has {w} x {h} = {w * h} pixels ({w * h / 1e6:.1f} MP), more than the limit "
+                    f"of {max_pixels} ({max_pixels / 1e6:.1f} MP); pass --max-pixels {w * h} to read it anyway")
+            if w < 1 or h < 1:
+                raise InputError(f"{p}: the {what} is empty ({w} x {h} pixels)")
+            scale = 1.0 if max_side is None or max(w, h) <= max_side else max_side / max(w, h)
+            target = (max(1, round(w * scale)), max(1, round(h * scale)))
+            try:
+                if scale < 1.0 and img.format == "JPEG":
+                    img.draft(img.mode if img.mode in ("RGB", "L") else None, target)
+                img.load()
+                if img.size != target:
+                    img = _reduce_to(img, target)
+            except (OSError, ValueError, SyntaxError, EOFError) as e:
+                raise InputError(f"{p}: the image file is truncated or corrupt ({e})") from None
+            except MemoryError:
+                raise InputError(f"{p}: not enough memory to decode the {w} x {h} {what} "
+                                 "(lower --max-pixels or use a smaller file)") from None
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+    if scale < 1.0:
+        logger.info("%s: %s of %d x %d read at %d x %d", p, what, w, h, *img.size)
     try:
         img = ImageOps.exif_transpose(img)
     except Exception as e:
         logger.debug("%s: ignoring unreadable EXIF orientation (%s)", p, e)
+    return img
+
+
+def _reduce_to(img: Any, size: tuple[int, int]) -> Any:
+    """Downscale ``img`` to ``size``: an integer box reduction first (cheap), then an area resample."""
+    from PIL import Image
+
+    if img.mode in ("P", "PA", "1"):
+        img = img.convert("RGBA" if "transparency" in img.info or img.mode == "PA" else "RGB")
+    factor = max(1, min(img.size[0] // size[0], img.size[1] // size[1]))
+    if factor > 1 and img.mode not in ("I;16", "I;16B", "I;16L"):
+        img = img.reduce(factor)
+    if img.size != size:
+        img = img.resize(size, Image.BOX if img.mode not in ("I;16", "I;16B", "I;16L") else Image.NEAREST)
     return img
 
 
@@ -56,14 +108,14 @@ def _pil_to_float(img: Any) -> np.ndarray:
         a = (a / scale).astype(np.float32)[..., None]
     elif img.mode == "F":
         a = np.asarray(img, dtype=np.float32)[..., None]
-    else:
-        a = np.asarray(img, dtype=np.uint8).astype(np.float32) / 255.0
-        if a.ndim == 2:
-            a = a[..., None]
-    return np.clip(a, 0.0, 1.0)
+    else:  # uint8: exact in [0, 1], converted in place (a large photo is not copied three times)
+        a = np.asarray(img, dtype=np.uint8).astype(np.float32)
+        a /= 255.0
+        return a[..., None] if a.ndim == 2 else a
+    return np.clip(a, 0.0, 1.0, out=a if a.flags.writeable else None)
 
 
-def load_image(path: PathLike) -> Tensor:
+def load_image(path: PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, max_side: int | None = None) -> Tensor:
     """Read an RGB image.
 
     Grey images are repeated to 3 channels; an alpha channel is dropped (use :func:`load_mask` to
@@ -71,14 +123,17 @@ def load_image(path: PathLike) -> Tensor:
 
     Args:
         path: image file.
+        max_pixels: refuse files with more pixels than this, before decoding (``None``: no limit).
+        max_side: downscale (while decoding where the format allows) so that the long side is at most
+            this (``None``: full size).
 
     Returns:
         ``(1, 3, H, W)`` float32 in ``[0, 1]``.
 
     Raises:
-        InputError: missing file, directory, not an image, truncated/corrupt data.
+        InputError: missing file, directory, not an image, truncated/corrupt data, too many pixels.
     """
-    img = _open(path, "image")
+    img = _open(path, "image", max_pixels, max_side)
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         a = _pil_to_float(img).repeat(3, axis=-1)
     else:
@@ -86,7 +141,7 @@ def load_image(path: PathLike) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None]
 
 
-def load_mask(path: PathLike) -> Tensor:
+def load_mask(path: PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, max_side: int | None = None) -> Tensor:
     """Read a matte / segmentation mask.
 
     Images with an alpha channel (``LA``, ``RGBA``, palette with transparency) give their alpha;
@@ -94,14 +149,15 @@ def load_mask(path: PathLike) -> Tensor:
 
     Args:
         path: image file.
+        max_pixels, max_side: as in :func:`load_image`.
 
     Returns:
         ``(1, 1, H, W)`` float32 in ``[0, 1]``.
 
     Raises:
-        InputError: missing file, directory, not an image, truncated/corrupt data.
+        InputError: missing file, directory, not an image, truncated/corrupt data, too many pixels.
     """
-    img = _open(path, "mask")
+    img = _open(path, "mask", max_pixels, max_side)
     if img.mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
     if img.mode in ("LA", "RGBA", "PA"):
@@ -111,6 +167,24 @@ def load_mask(path: PathLike) -> Tensor:
     else:
         a = _pil_to_float(img.convert("L"))
     return torch.from_numpy(np.ascontiguousarray(a[..., 0]))[None, None]
+
+
+def check_mask_aspect(mask: Tensor, image: Tensor, where: str, tolerance: float = 0.01) -> None:
+    """Refuse a mask whose aspect ratio differs from the image's (it would be stretched onto it).
+
+    Args:
+        mask: ``(B, 1, h, w)``; image: ``(B, C, H, W)``; where: the mask's name for the message;
+        tolerance: relative difference of ``w / h`` allowed (rounding of a downscaled copy).
+
+    Raises:
+        InputError: the aspect ratios differ by more than ``tolerance``.
+    """
+    (h, w), (H, W) = tuple(mask.shape[-2:]), tuple(image.shape[-2:])
+    a, b = w / max(h, 1), W / max(H, 1)
+    rounding = 1.0 / max(min(h, w, H, W), 1)
+    if abs(a - b) / b > max(tolerance, 2 * rounding):
+        raise InputError(f"{where}: the mask is {w} x {h} (aspect {a:.3f}) but the photo is {W} x {H} (aspect {b:.3f}); "
+                         "expected a mask of the photo's shape")
 
 
 def to_tensor(image: Any) -> Tensor:

@@ -46,13 +46,18 @@ from torch import Tensor
 from rome_smplx.errors import InputError
 from rome_smplx.geometry.rotations import axis_angle_to_matrix, matrix_to_quaternion, quaternion_to_matrix
 from rome_smplx.io.atomic import atomic_path
+from rome_smplx.io.limits import MAX_FRAMES, MAX_OUTPUT_BYTES
 from rome_smplx.types import SmplxParams
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "MAX_FRAMES",
+    "MAX_OUTPUT_BYTES",
     "MOTION_FORMAT_VERSION",
     "Motion",
+    "check_frame_budget",
+    "estimate_animation",
     "load_amass",
     "load_motion",
     "load_pixie_folder",
@@ -60,6 +65,13 @@ __all__ = [
     "save_motion",
     "wave_motion",
 ]
+
+#: Motions longer than this, or whose animation would write more than :data:`MAX_OUTPUT_BYTES`,
+#: need an explicit ``max_frames`` (``--max-frames``) or ``yes`` (``--yes``).
+#: Cost of one animation frame, measured on the SMPL-X-sized synthetic body (10 475 vertices, CPU):
+#: bytes per vertex of each mesh format as written, and seconds per frame (pose + export).
+_BYTES_PER_VERTEX = {"ply": 41.0, "glb": 44.0, "obj": 92.0}
+_SECONDS_PER_FRAME = 0.04
 
 #: Version written into (and required from) our own motion files.
 MOTION_FORMAT_VERSION = 1
@@ -273,6 +285,8 @@ def load_amass(
         if "poses" in files:
             poses = _array(z, "poses", where, (None, None))
             T, D = poses.shape
+            if T < 1:
+                raise InputError(f"{where}: the motion has no frames (key 'poses' has shape {_shape_str(poses.shape)})")
             if D == _SMPLX_POSE:
                 aa = poses.reshape(T, -1, 3)
                 glob, body = aa[:, 0], aa[:, 1 : 1 + _BODY]
@@ -291,6 +305,8 @@ def load_amass(
         elif "root_orient" in files and "pose_body" in files:
             glob = _array(z, "root_orient", where, (None, 3))
             T = glob.shape[0]
+            if T < 1:
+                raise InputError(f"{where}: the motion has no frames (key 'root_orient' has shape {_shape_str(glob.shape)})")
             body = _array(z, "pose_body", where, (T, 3 * _BODY)).reshape(T, _BODY, 3)
             jaw = _array(z, "pose_jaw", where, (T, 3)) if "pose_jaw" in files else np.zeros((T, 3))
             eyes = _array(z, "pose_eye", where, (T, 6)) if "pose_eye" in files else np.zeros((T, 6))
@@ -578,3 +594,58 @@ def resample(motion: Motion, fps: float, *, method: str = "slerp") -> Motion:
         a = a64.view(-1, 1).to(v.dtype)
         out[name] = v[i0] * (1 - a) + v[i1] * a
     return Motion(SmplxParams(**out), float(fps), motion.source)
+
+
+# ----------------------------------------------------------------------------------------------
+# bounds
+# ----------------------------------------------------------------------------------------------
+
+
+def estimate_animation(frames: int, vertices: int, fmt: str = "ply") -> tuple[int, float]:
+    """Estimated ``(bytes, seconds)`` of writing ``frames`` meshes of ``vertices`` vertices as ``fmt``
+    (``"ply"``, ``"glb"`` or ``"obj"``), from costs measured on an SMPL-X-sized body on CPU."""
+    per_vertex = _BYTES_PER_VERTEX.get(str(fmt).lower().lstrip("."), max(_BYTES_PER_VERTEX.values()))
+    return int(frames * vertices * per_vertex), frames * _SECONDS_PER_FRAME
+
+
+def _human(nbytes: float, seconds: float) -> str:
+    size = f"{nbytes / 1024**3:.1f} GB" if nbytes >= 1024**3 else f"{nbytes / 1024**2:.0f} MB"
+    t = f"{seconds / 3600:.1f} h" if seconds >= 3600 else (f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s")
+    return f"about {t} and {size}"
+
+
+def check_frame_budget(frames: int, vertices: int, fmt: str = "ply", *, max_frames: int | None = None,
+                       yes: bool = False, where: str = "motion") -> str:
+    """Refuse an animation past the limits unless the caller raised them; return the estimate.
+
+    Without ``max_frames`` the limits are :data:`MAX_FRAMES` frames and :data:`MAX_OUTPUT_BYTES`
+    written; ``max_frames`` replaces both by that frame count; ``yes`` accepts any length.
+
+    Args:
+        frames: frames to write; vertices: vertices per mesh; fmt: mesh format.
+        max_frames: the caller's frame limit (``--max-frames``); yes: accept any length (``--yes``).
+        where: the motion's name for the message.
+
+    Returns:
+        The estimate as text (``"about 1.1 h and 44 GB"``).
+
+    Raises:
+        InputError: over the limit (the message gives the estimate and the options to go on).
+    """
+    if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1):
+        raise InputError(f"max_frames: expected a positive integer, found {max_frames!r}")
+    nbytes, seconds = estimate_animation(frames, vertices, fmt)
+    text = _human(nbytes, seconds)
+    if yes:
+        return text
+    if max_frames is not None:
+        if frames > max_frames:
+            raise InputError(f"{where}: {frames} frames to write ({text}), more than --max-frames {max_frames}; "
+                             "subsample it (--every, --fps) or raise --max-frames")
+        return text
+    if frames > MAX_FRAMES or nbytes > MAX_OUTPUT_BYTES:
+        raise InputError(
+            f"{where}: {frames} frames to write ({text}), more than the limit of {MAX_FRAMES} frames or "
+            f"{MAX_OUTPUT_BYTES / 1024**3:.0f} GB; pass --max-frames {frames} or --yes to go on, or subsample it "
+            "(--every, --fps)")
+    return text
