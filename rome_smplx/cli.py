@@ -372,5 +372,47 @@ def animate_cmd(image: Path, pixie_param: Path, motion: Path, out: Path, fps: fl
     click.echo(f"{len(seq)} frames written to {out}")
 
 
+@main.command("edit")
+@click.option("--image", "image", type=click.Path(path_type=Path), required=True, help="The photo (any size, one face).")
+@click.option("--component", "component", type=int, required=True,
+              help="Linear-model coefficient to set (0-based: hair components first, then neck).")
+@click.option("--quantile", "quantile", type=float, default=None,
+              help="Set it to this quantile in [0, 1] of its values over the stats' subjects.")
+@click.option("--value", "value", type=float, default=None, help="Set it to this value (instead of --quantile).")
+@click.option("--pixie", "pixie_param", type=click.Path(path_type=Path), default=None,
+              help="PIXIE's <name>_param.pkl: also write the edited full-body avatar.glb.")
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True,
+              help="Output folder (replaced as a whole when the run succeeds).")
+@click.option("--stats", "stats_path", type=click.Path(path_type=Path), default=None,
+              help="Hair stats file of the linear model [default: the shipped one when it belongs to the model].")
+@click.option("--mask", "mask", type=click.Path(path_type=Path), default=None, help="Matte of the photo.")
+@click.option("--deca", "deca_code", type=click.Path(path_type=Path), default=None,
+              help="DECA code dict of the aligned crop (skips the FLAME landmark fit).")
+@click.option("--assets", "assets_dir", type=click.Path(path_type=Path), default=None,
+              help="Asset folder (default: $ROME_SMPLX_ASSETS, else the synthetic stand-ins).")
+@click.option("--texture-size", "texture_size", type=click.IntRange(min=0), default=1024, show_default=True,
+              help="Side of the texture of avatar.glb (0: part colours).")
+@click.option("--max-pixels", "max_pixels", type=int, default=DEFAULT_MAX_PIXELS, show_default=True,
+              help=_MAX_PIXELS_HELP)
+@click.option("--force", is_flag=True, help=_FORCE_HELP)
+@handle_errors
+def edit_cmd(image: Path, component: int, quantile: float | None, value: float | None, pixie_param: Path | None,
+             out: Path, stats_path: Path | None, mask: Path | None, deca_code: Path | None, assets_dir: Path | None,
+             texture_size: int, max_pixels: int, force: bool) -> None:
+    """Photo -> head with one hair/neck coefficient of the linear model edited: meshes, renders (and the
+    full-body .glb with --pixie)."""
+    from rome_smplx.edit import check_edit_request, edit_photo, write_edit
+    from rome_smplx.io.atomic import check_output_dir
+
+    limit = _max_pixels(max_pixels)
+    check_edit_request(component, quantile, value)
+    check_output_dir(out, force=force)
+    result = edit_photo(image, component=component, quantile=quantile, value=value, pixie_param=pixie_param,
+                        assets=assets_dir, mask_path=mask, deca_path=deca_code, stats_path=stats_path,
+                        max_pixels=limit)
+    write_edit(result, out, texture_size=texture_size, force=force)
+    click.echo(f"component {component} ({result.kind}): {result.before:.4g} -> {result.value:.4g}; written to {out}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

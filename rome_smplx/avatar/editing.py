@@ -58,6 +58,7 @@ STATS_FILE = Path(__file__).resolve().parent.parent / "weights" / "hair_stats.js
 STATS_SEEDS = range(10_000, 10_200)
 
 __all__ = [
+    "FALLBACK_SEEDS",
     "FIG6_QUANTILES",
     "STATS_FILE",
     "STATS_FORMAT",
@@ -71,6 +72,7 @@ __all__ = [
     "model_fingerprint",
     "project_offsets",
     "set_coefficients",
+    "stats_for",
     "transfer_hair",
     "write_default_stats",
 ]
@@ -363,6 +365,41 @@ def default_stats(head: "HeadAvatar", path: str | os.PathLike | None = None) -> 
     return stats
 
 
+#: Subjects of the stats computed on the fly when no stats file belongs to the model (:func:`stats_for`).
+FALLBACK_SEEDS = range(10_000, 10_032)
+
+
+def stats_for(head: "HeadAvatar", assets: "Assets", path: str | os.PathLike | None = None) -> HairStats:
+    """The :class:`HairStats` of ``head``'s model.
+
+    ``path`` given: that file, which must belong to the model (same :func:`model_fingerprint`). Otherwise the
+    shipped stats when they belong to it (:func:`default_stats`), else, on synthetic assets, stats computed on
+    the first frames of :data:`FALLBACK_SEEDS` (with a warning: few subjects, coarse order statistics).
+
+    Raises:
+        InputError: the file is unreadable or belongs to another model; no stats for a model on real assets.
+    """
+    _check_linear(head, "stats_for")
+    if path is not None:
+        stats = HairStats.load(path)
+        fp = model_fingerprint(head)
+        if stats.fingerprint != fp or stats.num_components != head.basis.shape[1]:
+            raise InputError(f"{path}: hair stats of another linear model (fingerprint {stats.fingerprint or 'none'}, "
+                             f"{stats.num_components} components; this model {fp}, {head.basis.shape[1]} components)")
+        return stats
+    stats = default_stats(head)
+    if stats is not None:
+        return stats
+    if not getattr(assets, "is_synthetic", False):
+        raise InputError(f"no hair stats for the linear model of {assets.root}: compute them with "
+                         "HairStats.from_dataset(head, dataset, assets).save(FILE) and pass that file")
+    a, b = FALLBACK_SEEDS.start, FALLBACK_SEEDS.stop - 1
+    logger.warning("no hair stats for this linear model: computing them on %d synthetic video subjects",
+                   len(FALLBACK_SEEDS))
+    return HairStats.from_dataset(head, _video_images(assets, FALLBACK_SEEDS, head.image_size), assets,
+                                  source=f"synthetic video world, subjects {a}..{b}")
+
+
 def _video_images(assets: "Assets", seeds: Sequence[int], image_size: int):
     """The first frame of each synthetic video subject of ``seeds`` (tracked like the training data)."""
     from rome_smplx.assets.synthetic.video import SyntheticSubject
@@ -563,11 +600,7 @@ def hair_edit_figure(head: "HeadAvatar", recon: HeadReconstruction, assets: "Ass
         with torch.no_grad():
             recon = head.reconstruct(recon.source_image, recon.source_mask, recon.flame)
     if stats is None:
-        stats = default_stats(head)
-    if stats is None:
-        logger.warning("no hair stats for this linear model: computing them on 32 synthetic video subjects")
-        stats = HairStats.from_dataset(head, _video_images(assets, range(10_000, 10_032), head.image_size), assets,
-                                       source="synthetic video world, subjects 10000..10031")
+        stats = stats_for(head, assets)
     return hair_edit_grid(head, recon.index(slice(0, 1)), stats, mode="neural" if neural else "shaded")
 
 
