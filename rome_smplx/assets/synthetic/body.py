@@ -369,8 +369,8 @@ class SyntheticBody:
         parents: ``(55,)`` int64, ``-1`` for the pelvis.
         joints: ``(55, 3)`` rest joints (``J_regressor @ v_template``).
         hands_components_l/r: ``(45, 45)`` orthonormal rows; hands_mean_l/r: ``(45,)``.
-        lmk_faces_idx ``(51,)``, lmk_bary_coords ``(51, 3)``, dynamic_lmk_faces_idx ``(79, 17)``,
-        dynamic_lmk_bary_coords ``(79, 17, 3)``: the head's embeddings (valid for the body's faces).
+        lmk_faces_idx, lmk_bary_coords, dynamic_lmk_faces_idx, dynamic_lmk_bary_coords: the head's
+            embeddings, ``(51,)``, ``(51, 3)``, ``(79, 17)``, ``(79, 17, 3)`` (valid for the body's faces).
         corr: ``(N,)`` int64 FLAME vertex -> body vertex.
         parts: part name -> body vertex indices (``head`` plus every tube).
         extra_vertices: smplx extra-joint name -> body vertex index (the package's ids).
