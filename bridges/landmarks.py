@@ -18,9 +18,12 @@ here uses that setting.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Sequence
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -294,9 +297,44 @@ def align(
 # ----------------------------------------------------------------------------------------------
 
 
-def _import_mediapipe():
+#: Quiet defaults for the native loggers inside mediapipe (glog/absl, TensorFlow Lite), set before it loads;
+#: a value the user set is kept.
+_NATIVE_LOG_ENV = {"GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+@contextlib.contextmanager
+def _native_log_to_debug() -> Iterator[None]:
+    """Send what native code writes to file descriptor 2 meanwhile (mediapipe's C++ log lines such as
+    ``W0000 ... inference_feedback_manager.cc``, TensorFlow Lite's ``INFO: Created ... delegate``) to this
+    module's logger at DEBUG level (``-vv``) instead of the terminal. Python's own ``sys.stderr`` is
+    flushed first and written through the same descriptor afterwards, so no line of ours is lost."""
     try:
-        import mediapipe as mp
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no usable descriptor 2 (embedded interpreters)
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            for line in sink.read().decode("utf-8", "replace").splitlines():
+                if line.strip():
+                    logger.debug("mediapipe: %s", line)
+
+
+def _import_mediapipe():
+    for key, value in _NATIVE_LOG_ENV.items():
+        os.environ.setdefault(key, value)
+    try:
+        with _native_log_to_debug():
+            import mediapipe as mp
     except ImportError as e:
         raise BackendError(f"mediapipe is not available ({e}); {_INSTALL_HINT}") from None
     return mp
@@ -344,17 +382,19 @@ class MediapipeDetector:
 
     def __init__(self, min_detection_confidence: float = 0.5, refine_landmarks: bool = True) -> None:
         mp = _import_mediapipe()
-        self._mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=True,
-            max_num_faces=1,
-            refine_landmarks=refine_landmarks,
-            min_detection_confidence=min_detection_confidence,
-        )
+        with _native_log_to_debug():
+            self._mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=True,
+                max_num_faces=1,
+                refine_landmarks=refine_landmarks,
+                min_detection_confidence=min_detection_confidence,
+            )
 
     def close(self) -> None:
         """Release the mediapipe graph."""
         if self._mesh is not None:
-            self._mesh.close()
+            with _native_log_to_debug():
+                self._mesh.close()
             self._mesh = None
 
     def __enter__(self) -> MediapipeDetector:
@@ -383,7 +423,8 @@ class MediapipeDetector:
         out = []
         for i, img in enumerate(batch):
             h, w = img.shape[:2]
-            res = self._mesh.process(img)
+            with _native_log_to_debug():
+                res = self._mesh.process(img)
             if not res.multi_face_landmarks:
                 where = name if len(batch) == 1 else f"{name}[{i}]"
                 raise InputError(f"no face found in {where}")
@@ -417,12 +458,14 @@ class MediapipeSegmenter:
 
     def __init__(self, model_selection: int = 0) -> None:
         mp = _import_mediapipe()
-        self._seg = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=model_selection)
+        with _native_log_to_debug():
+            self._seg = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=model_selection)
 
     def close(self) -> None:
         """Release the mediapipe graph."""
         if self._seg is not None:
-            self._seg.close()
+            with _native_log_to_debug():
+                self._seg.close()
             self._seg = None
 
     def __enter__(self) -> MediapipeSegmenter:
@@ -444,7 +487,8 @@ class MediapipeSegmenter:
         if self._seg is None:
             raise BackendError("MediapipeSegmenter: used after close()")
         batch, _ = _to_uint8_batch(image, name)
-        masks = [np.clip(self._seg.process(img).segmentation_mask, 0.0, 1.0) for img in batch]
+        with _native_log_to_debug():
+            masks = [np.clip(self._seg.process(img).segmentation_mask, 0.0, 1.0) for img in batch]
         return torch.from_numpy(np.stack(masks).astype(np.float32))[:, None]
 
 

@@ -3,7 +3,13 @@ nothing written, and the check made before any work (the cases of issue 15)."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -132,6 +138,15 @@ def test_avatar_photo_over_the_pixel_limit_is_one_line(inputs, tmp_path):
     assert _listing(tmp_path) == ["huge.png"]
 
 
+def test_avatar_14000_squared_jpeg_is_one_line(inputs, tmp_path):
+    from tests.io.test_bounds import header_only_jpeg
+
+    huge = header_only_jpeg(tmp_path / "huge.jpg", 14000, 14000)
+    _one_error(_avatar(inputs, "--out", str(tmp_path / "a.glb"), image=huge),
+               r"huge\.jpg: the image has 14000 x 14000 = 196000000 pixels .*--max-pixels 196000000")
+    assert _listing(tmp_path) == ["huge.jpg"]
+
+
 def test_avatar_mask_of_another_aspect_is_refused(inputs, tmp_path):
     m = tmp_path / "wide_mask.png"
     Image.fromarray(np.full((100, 300), 255, np.uint8)).save(m)
@@ -215,3 +230,129 @@ def test_train_negative_steps_is_one_clean_message(tmp_path):
     _one_error(CliRunner().invoke(main, ["train", "rome", "--config", str(cfg), "--out", str(f)]),
                r"ckpt: expected a folder path, found a file")
     assert _listing(tmp_path) == ["ckpt"]
+
+
+# ------------------------------------------------------------------------------------ signals
+_ANIMATE_STAND_IN = """
+import sys, time, types
+import rome_smplx.pipeline as pl
+from rome_smplx.io.atomic import atomic_dir
+
+def reconstruct(*args, **kwargs):
+    return types.SimpleNamespace(avatar=None)
+
+def write_animation(avatar, motion, out, *, fmt="ply", force=False, **kwargs):
+    # the real command's writer in miniature: frames into the folder atomic_dir publishes
+    with atomic_dir(out, force=force) as tmp:
+        for i in range(len(motion)):
+            (tmp / f"frame_{i:05d}.{fmt}").write_bytes(b"ply" * 1000)
+            if i == 3:
+                print("writing", flush=True)
+            time.sleep(0.02)
+    return out
+
+pl.reconstruct_photo, pl.write_animation = reconstruct, write_animation
+from rome_smplx.cli import main
+main(sys.argv[1:], prog_name="rome-smplx")
+"""
+
+
+def _long_motion(path: Path, frames: int) -> Path:
+    np.savez(path, poses=np.zeros((frames, 165), np.float32), trans=np.zeros((frames, 3), np.float32),
+             mocap_frame_rate=np.array(30.0))
+    return path
+
+
+def _sigterm_when(proc, ready) -> tuple[str, str]:
+    deadline = time.monotonic() + 900
+    while not ready():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the command never started writing"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    return proc.communicate(timeout=120)
+
+
+def test_sigterm_during_animate_exits_143_and_leaves_nothing(inputs, tmp_path):
+    """SIGTERM while ``animate`` writes its folder: exit 143, one ``terminated`` line, no traceback, and
+    nothing at or beside ``--out`` (the temporary folder removed)."""
+    motion = _long_motion(inputs["dir"] / "long_sigterm.npz", 5000)
+    where = tmp_path / "outputs"
+    where.mkdir()
+    out = where / "anim"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _ANIMATE_STAND_IN, "animate", "--image", str(inputs["image"]), "--pixie",
+         str(inputs["param"]), "--mask", str(inputs["mask"]), "--assets", str(inputs["assets"]), "--motion", str(motion),
+         "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    _, err = _sigterm_when(proc, lambda: any(p.name.startswith(".anim.") for p in where.iterdir()))
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == "terminated", err
+    assert _listing(where) == []
+
+
+@pytest.mark.slow
+def test_sigterm_during_a_real_animate_exits_143_and_leaves_nothing(inputs, tmp_path):
+    """The same with the real command end to end (photo, landmarks, networks, then the frames)."""
+    exe = shutil.which("rome-smplx", path=str(Path(sys.executable).parent))
+    assert exe, "the rome-smplx entry point is not installed beside this interpreter"
+    motion = _long_motion(inputs["dir"] / "long_real.npz", 3000)
+    deca = inputs["param"].with_name(inputs["param"].name.replace("_param.pkl", "_deca.pkl"))
+    where = tmp_path / "outputs"
+    where.mkdir()
+    out = where / "anim"
+    proc = subprocess.Popen(
+        [exe, "animate", "--image", str(inputs["image"]), "--pixie", str(inputs["param"]), "--mask",
+         str(inputs["mask"]), "--deca", str(deca), "--assets", str(inputs["assets"]), "--motion", str(motion),
+         "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+
+    def frames_written() -> bool:
+        for tmp in (p for p in where.iterdir() if p.name.startswith(".anim.")):
+            try:
+                return any(n.name.startswith("frame_") for n in tmp.iterdir())
+            except FileNotFoundError:
+                return False
+        return False
+
+    _, err = _sigterm_when(proc, frames_written)
+    assert proc.returncode == 143, err[-3000:]
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == "terminated", err[-3000:]
+    assert _listing(where) == []
+
+
+# ------------------------------------------------------------------------------- native log lines
+_NATIVE_WRITER = """
+import logging, os, sys
+logging.basicConfig(level=logging.DEBUG, stream=sys.stdout, format="%(name)s %(levelname)s %(message)s")
+from rome_smplx.bridges.landmarks import _native_log_to_debug
+print("before", file=sys.stderr, flush=True)
+with _native_log_to_debug():
+    os.write(2, b"W0000 00:00:1.0 1 inference_feedback_manager.cc:114] Feedback manager requires ...\\n")
+    print("python line", file=sys.stderr)
+print("after", file=sys.stderr, flush=True)
+"""
+
+
+def test_native_stderr_lines_go_to_the_debug_log():
+    done = subprocess.run([sys.executable, "-c", _NATIVE_WRITER], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == ["before", "python line", "after"]
+    assert "rome_smplx.bridges.landmarks DEBUG mediapipe: W0000 00:00:1.0 1 inference_feedback_manager" in done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.mediapipe
+def test_avatar_stderr_has_no_mediapipe_native_lines(inputs, tmp_path):
+    """The real command with mediapipe's detector and segmenter: its stderr holds our log lines only."""
+    exe = shutil.which("rome-smplx", path=str(Path(sys.executable).parent))
+    assert exe
+    deca = inputs["param"].with_name(inputs["param"].name.replace("_param.pkl", "_deca.pkl"))
+    done = subprocess.run([exe, "avatar", "--image", str(inputs["image"]), "--pixie", str(inputs["param"]), "--deca",
+                           str(deca), "--assets", str(inputs["assets"]), "--texture-size", "0", "--out",
+                           str(tmp_path / "a.ply")], capture_output=True, text=True, timeout=1200,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    for native in ("W0000", "inference_feedback_manager", "absl::InitializeLog", "XNNPACK", "landmark_projection"):
+        assert native not in done.stderr, done.stderr
+    assert (tmp_path / "a.ply").is_file()

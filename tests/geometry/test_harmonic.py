@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import pytest
@@ -12,19 +11,20 @@ import torch
 from rome_smplx.errors import InputError
 from rome_smplx.geometry import harmonic_encoding
 from rome_smplx.geometry.harmonic import harmonic_channels, harmonic_frequencies
+from tests.conftest import missing_fixture_reason, rome_reference_path
 
 
-def _fixture_file() -> Path:
-    env = os.environ.get("ROME_SMPLX_FIXTURES")
-    base = Path(env) if env else Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
-    d = base if (base / "fixtures_index.json").is_file() else base / "rome_reference"
-    return d / "harmonic_encoding_small_A.pt"
+def _fixture_file() -> Path | None:
+    return rome_reference_path("harmonic_encoding_small_A.pt")
 
 
-CASES = torch.load(_fixture_file(), weights_only=True)["cases"]
+_FILE = _fixture_file()
+CASES = (torch.load(_FILE, weights_only=True)["cases"] if _FILE is not None else
+         [pytest.param(None, id="reference-missing", marks=pytest.mark.skip(reason=missing_fixture_reason(
+             "rome_reference", "harmonic_encoding_small_A.pt")))])
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c["name"])
 def test_reference_cases_pow2(case):
     n = case["num_encoding_functions"]
     out = harmonic_encoding(case["input"], n, frequencies="pow2", include_input=True)

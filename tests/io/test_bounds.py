@@ -31,6 +31,19 @@ def header_only_png(path, w: int, h: int):
     return path
 
 
+def header_only_jpeg(path, w: int, h: int):
+    """A small baseline JPEG whose frame header (SOF0) is rewritten to claim ``w x h`` pixels."""
+    import io
+
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), (120, 80, 40)).save(buf, format="JPEG", quality=90)
+    data = bytearray(buf.getvalue())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = struct.pack(">HH", h, w)  # marker, length (2), precision (1), height, width
+    path.write_bytes(bytes(data))
+    return path
+
+
 # ------------------------------------------------------------------------------------- pixels
 def test_a_196_megapixel_header_is_refused_before_decoding(tmp_path):
     p = header_only_png(tmp_path / "huge.png", 14000, 14000)
@@ -40,6 +53,14 @@ def test_a_196_megapixel_header_is_refused_before_decoding(tmp_path):
     with pytest.raises(InputError, match=r"huge\.png: the mask has 14000 x 14000"):
         load_mask(p)
     assert 12000 * 12500 <= DEFAULT_MAX_PIXELS < 14000 * 14000
+
+
+def test_a_196_megapixel_jpeg_header_is_refused_before_decoding(tmp_path):
+    p = header_only_jpeg(tmp_path / "huge.jpg", 14000, 14000)
+    with Image.open(p) as im:
+        assert im.size == (14000, 14000)  # what the header claims
+    with pytest.raises(InputError, match=r"huge\.jpg: the image has 14000 x 14000 = 196000000 pixels"):
+        load_image(p)
 
 
 def test_lifting_the_limit_reaches_the_decoder_and_pillow_bomb_check_is_restored(tmp_path):
@@ -90,12 +111,22 @@ def test_a_mask_of_another_aspect_is_refused_and_rounding_is_allowed():
 
 
 # ------------------------------------------------------------------------------------- motions
-def test_the_frame_budget_refuses_long_motions_with_the_estimate():
-    V = 10475
+def test_the_frame_budget_refuses_long_motions_with_the_estimate(synthetic_dir_small):
+    import re
+
+    from rome_smplx.assets import Assets
+    from rome_smplx.io.motion import _BYTES_PER_VERTEX, _SECONDS_PER_FRAME
+
+    V = Assets.from_dir(synthetic_dir_small).num_smplx_vertices  # the body's count, from its file
+    assert V > 0
     assert check_frame_budget(100, V).startswith("about ")
-    with pytest.raises(InputError, match=r"walk\.npz: 100000 frames to write \(about 1\.1 h and 40\.\d GB\).*"
-                                         r"--max-frames 100000 or --yes"):
+    # the estimate: frames x vertices x bytes per vertex of a PLY frame, frames x seconds per frame
+    gb = 100_000 * V * _BYTES_PER_VERTEX["ply"] / 1024**3
+    hours = 100_000 * _SECONDS_PER_FRAME / 3600
+    with pytest.raises(InputError, match=rf"walk\.npz: 100000 frames to write \(about {hours:.1f} h and "
+                                         rf"{re.escape(f'{gb:.1f}')} GB\).*--max-frames 100000 or --yes"):
         check_frame_budget(100_000, V, "ply", where="walk.npz")
+    assert 1 < gb < 1000 and f"{hours:.1f}" == "1.1"
     assert check_frame_budget(100_000, V, yes=True)
     assert check_frame_budget(20_000, V, max_frames=20_000)
     with pytest.raises(InputError, match="more than --max-frames 500"):

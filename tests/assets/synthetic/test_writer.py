@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -84,10 +83,11 @@ def test_default_dir_is_cached(tmp_path, monkeypatch):
 
 
 def _e2e_dir() -> Path:
-    """The end-to-end ROME fixture folder: ``$ROME_SMPLX_FIXTURES/rome_e2e``, else ``<repo>/../shared/fixtures/rome_e2e``."""
-    env = os.environ.get("ROME_SMPLX_FIXTURES")
-    base = Path(env) if env else Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures"
-    return base / "rome_e2e"
+    """The end-to-end ROME fixture folder: ``$ROME_SMPLX_FIXTURES/rome_e2e``, else ``<repo>/../shared/fixtures/rome_e2e``
+    (the test skips when it is absent)."""
+    from tests.conftest import shared_fixture
+
+    return shared_fixture("rome_e2e")
 
 
 def test_version_2_reproduces_the_e2e_fixture_assets(tmp_path):

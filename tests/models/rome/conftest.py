@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
+from tests.conftest import rome_reference_path, shared_fixture
 
 
 def rome_fixture_dir() -> Path:
-    env = os.environ.get("ROME_SMPLX_FIXTURES")
-    base = Path(env) if env else REPO / ".." / "shared" / "fixtures"
-    return base if (base / "fixtures_index.json").is_file() else base / "rome_reference"
+    """The ROME reference fixtures; skips the calling test or module (with the reason) when absent."""
+    if rome_reference_path("fixtures_index.json") is None:
+        shared_fixture("rome_reference", "fixtures_index.json")  # skips, naming the path
+    return rome_reference_path("fixtures_index.json").parent
 
 
 @pytest.fixture(scope="session")

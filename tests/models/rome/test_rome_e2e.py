@@ -24,8 +24,7 @@ from rome_smplx.bridges import deca
 
 import rome_smplx as rs
 from rome_smplx.render.neural import ROME_DEPTH_SHIFT
-
-from .conftest import REPO
+from tests.conftest import shared_fixture
 
 REL_TOL = 1e-5
 ABS_TOL = 1e-5
@@ -36,11 +35,7 @@ REFERENCE_DEPTH_SHIFTS = 2
 
 
 def _e2e_dir() -> Path:
-    import os
-
-    env = os.environ.get("ROME_SMPLX_FIXTURES")
-    base = Path(env) if env else REPO / ".." / "shared" / "fixtures"
-    return base / "rome_e2e"
+    return shared_fixture("rome_e2e")  # the module skips when the fixtures are absent
 
 
 def _fixture_files() -> list[Path]:
