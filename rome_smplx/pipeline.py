@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from rome_smplx.avatar.merge import FullBodyAvatar
     from rome_smplx.bridges.landmarks import AlignedFace
     from rome_smplx.io.motion import Motion
-    from rome_smplx.types import HeadReconstruction
+    from rome_smplx.types import HeadReconstruction, SmplxParams
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,8 @@ __all__ = [
     "check_avatar_outputs",
     "check_mesh_path",
     "frame_name",
+    "load_head",
+    "merge_body",
     "pose_sequence",
     "reconstruct_photo",
     "write_animation",
@@ -96,10 +98,14 @@ class PhotoAvatar:
         fit: the landmark fit (``None`` when DECA codes were given).
         assets: the asset folder used.
         timings: seconds per step.
+        body: the PIXIE body in the y-up frame (the merge's input).
+
+    ``avatar`` is ``None`` when :func:`reconstruct_photo` ran with ``merge=False`` (the caller merges,
+    e.g. a batch of photos at once with :func:`merge_body`).
     """
 
     recon: HeadReconstruction
-    avatar: FullBodyAvatar
+    avatar: FullBodyAvatar | None
     head: HeadAvatar
     aligned: AlignedFace
     landmarks: Tensor
@@ -107,6 +113,32 @@ class PhotoAvatar:
     fit: FitResult | None
     assets: Assets
     timings: dict[str, float] = field(default_factory=dict)
+    body: SmplxParams | None = None
+
+
+def load_head(assets: Assets, variant: str = "linear", *, backend: str = "auto",
+              device: torch.device | str | None = None) -> HeadAvatar:
+    """The :class:`~rome_smplx.avatar.head.HeadAvatar` :func:`reconstruct_photo` uses for ``assets``
+    (full-size networks when the folder has ROME weights, else small ones; 256 px crops). Load it once
+    and pass it as ``head=`` to reconstruct many photos with the same models."""
+    from rome_smplx.avatar.head import VARIANTS, HeadAvatar
+
+    if variant not in VARIANTS:
+        raise InputError(f"variant: expected one of {VARIANTS}, found {variant!r}")
+    has_weights = assets.find("rome_weights") is not None
+    return HeadAvatar.from_assets(
+        assets, variant=variant, size="full" if has_weights else "small", image_size=ALIGN_SIZE,
+        backend=backend, device=device,
+    )
+
+
+def merge_body(recon: HeadReconstruction, body: SmplxParams, assets: Assets, head: HeadAvatar) -> FullBodyAvatar:
+    """The merge step of :func:`reconstruct_photo`: ``recon`` (batch B) onto the y-up PIXIE ``body``
+    (batch B) with ``head``'s FLAME model and renderer, without gradients."""
+    from rome_smplx.avatar.merge import merge
+
+    with torch.no_grad():
+        return merge(recon, body.to(head.faces.device), assets, flame_model=head.flame, renderer=head)
 
 
 def _resolve_assets(assets: Any) -> Assets:
@@ -163,6 +195,8 @@ def reconstruct_photo(
     backend: str = "auto",
     device: torch.device | str | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    head: HeadAvatar | None = None,
+    merge: bool = True,
 ) -> PhotoAvatar:
     """One photo + PIXIE parameters -> ROME head + full-body avatar (see the module docstring).
 
@@ -187,6 +221,10 @@ def reconstruct_photo(
         device: where the networks run (default CPU).
         max_pixels: photos (and masks) with more pixels are refused before decoding (``None``: no
             limit); larger photos are read at :data:`PHOTO_MAX_SIDE` on the long side.
+        head: a head model from :func:`load_head` for these assets and ``variant`` (reused across
+            photos; then ``backend`` and ``device`` are the model's and the missing-weights warning is
+            the caller's); default: loaded here.
+        merge: ``False`` stops before the merge (``avatar`` is ``None``, ``body`` holds its input).
 
     Returns:
         :class:`PhotoAvatar` (landmarks in the pixels of the photo as read).
@@ -198,14 +236,16 @@ def reconstruct_photo(
     """
     from tqdm.auto import tqdm
 
-    from rome_smplx.avatar.head import VARIANTS, HeadAvatar
-    from rome_smplx.avatar.merge import merge
+    from rome_smplx.avatar.head import VARIANTS
     from rome_smplx.bridges import deca, pixie
     from rome_smplx.bridges.landmarks import MediapipeDetector, align, matte
     from rome_smplx.io.images import check_mask_aspect, load_image, load_mask
 
     if variant not in VARIANTS:
         raise InputError(f"variant: expected one of {VARIANTS}, found {variant!r}")
+    if head is not None and (head.variant != variant or head.image_size != ALIGN_SIZE):
+        raise InputError(f"head: expected a {variant!r} head model at {ALIGN_SIZE} px (load_head), found a "
+                         f"{head.variant!r} one at {head.image_size} px")
     name = str(Path(image_path))
     timings: dict[str, float] = {}
     bar = tqdm(total=6, desc="avatar", unit="step", disable=None, leave=False)
@@ -243,10 +283,9 @@ def reconstruct_photo(
         t = step("landmarks", t)
 
         has_weights = assets.find("rome_weights") is not None
-        head = HeadAvatar.from_assets(
-            assets, variant=variant, size="full" if has_weights else "small", image_size=ALIGN_SIZE,
-            backend=backend, device=device,
-        )
+        warn_weights = head is None and not has_weights
+        if head is None:
+            head = load_head(assets, variant, backend=backend, device=device)
         fit = None
         if flame is None:
             fit = fit_flame_to_landmarks(
@@ -262,19 +301,21 @@ def reconstruct_photo(
         with torch.no_grad():
             recon = head.reconstruct(aligned.image, aligned.mask, flame)
         t = step("reconstruct", t)
-        with torch.no_grad():
-            avatar = merge(recon, body.to(head.faces.device), assets, flame_model=head.flame, renderer=head)
-        step("merge", t)
+        avatar = None
+        if merge:
+            avatar = merge_body(recon, body, assets, head)
+            step("merge", t)
         bar.update()
     finally:
         bar.close()
-    if not has_weights:
+    if warn_weights:
         logger.warning(
             "no trained ROME weights in %s: texture and hair come from randomly initialised networks", assets.root
         )
     return PhotoAvatar(
         recon=recon, avatar=avatar, head=head, aligned=aligned, landmarks=lm,
         flame_source="landmark_fit" if fit is not None else "deca", fit=fit, assets=assets, timings=timings,
+        body=body,
     )
 
 
