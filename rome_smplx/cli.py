@@ -152,7 +152,6 @@ def assets_video(directory: Path, seeds: str, frames: int, size: int, tracking_n
     from rome_smplx.assets import Assets
     from rome_smplx.assets.synthetic.video import write_video
     from rome_smplx.errors import InputError
-
     from rome_smplx.io.atomic import check_output_dir
 
     rng = _seed_range(seeds)
@@ -412,6 +411,42 @@ def edit_cmd(image: Path, component: int, quantile: float | None, value: float |
                         max_pixels=limit)
     write_edit(result, out, texture_size=texture_size, force=force)
     click.echo(f"component {component} ({result.kind}): {result.before:.4g} -> {result.value:.4g}; written to {out}")
+
+
+@main.command("batch")
+@click.option("--manifest", type=click.Path(path_type=Path), required=True,
+              help="Rows id, image, pixie [, mask, deca, motion]: .jsonl, or .csv with those columns.")
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True,
+              help="Output folder: <id>/avatar.glb per row and results.jsonl (added to; complete rows are skipped).")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="One process reusing the models, or Ray Data actors (extra 'ray').")
+@click.option("--address", default=None, help="Ray cluster to join (e.g. auto) [default: a local cluster].")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Ray actors.")
+@click.option("--batch-size", "batch_size", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Rows merged together, and rows per Ray batch.")
+@click.option("--assets", "assets_dir", type=click.Path(path_type=Path), default=None,
+              help="Asset folder (default: $ROME_SMPLX_ASSETS, else the synthetic stand-ins).")
+@click.option("--variant", type=click.Choice(["linear", "full"]), default="linear", show_default=True,
+              help="Hair offsets from the distilled linear model or the full ROME model.")
+@click.option("--texture-size", "texture_size", type=click.IntRange(min=0), default=1024, show_default=True,
+              help="Side of the texture baked from each photo (0: part colours).")
+@click.option("--max-pixels", "max_pixels", type=int, default=DEFAULT_MAX_PIXELS, show_default=True,
+              help=_MAX_PIXELS_HELP)
+@handle_errors
+def batch_cmd(manifest: Path, out: Path, engine: str, address: str | None, workers: int, batch_size: int,
+              assets_dir: Path | None, variant: str, texture_size: int, max_pixels: int) -> None:
+    """Many photos + PIXIE bodies -> one avatar folder per row; exit 1 when some rows failed."""
+    from rome_smplx.batch import BatchSettings, run_batch
+
+    settings = BatchSettings(variant=variant, texture_size=texture_size, max_pixels=_max_pixels(max_pixels),
+                             batch_size=batch_size)
+    results = run_batch(manifest, out, engine=engine, assets=assets_dir, settings=settings, address=address,
+                        workers=workers)
+    counts = {k: sum(r["status"] == k for r in results) for k in ("ok", "skipped", "error")}
+    click.echo(f"{counts['ok']} written, {counts['skipped']} skipped, {counts['error']} failed; "
+               f"results in {out / 'results.jsonl'}")
+    if counts["error"]:
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover
