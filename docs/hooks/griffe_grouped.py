@@ -4,10 +4,14 @@ The SDK's docstrings describe parameters that share a meaning on one line, names
 griffe's Google-style parser reads one name per entry, so before parsing this extension writes such an
 entry once per name, each with the shared description. Names that are not in the signature are still
 reported by griffe, one by one.
+
+It also documents module constants assigned together (``PART_BODY, PART_FACE = 0, 1``), which griffe's
+static analysis skips: each name becomes an attribute with its own value.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 from typing import Any
 
@@ -68,3 +72,18 @@ class GroupedParameters(griffe.Extension):
 
     def on_class_instance(self, *, node: Any, cls: griffe.Class, agent: Any, **kwargs: Any) -> None:
         self._fix(cls)
+
+    def on_module_members(self, *, node: Any, mod: griffe.Module, agent: Any, **kwargs: Any) -> None:
+        if not isinstance(node, ast.Module):
+            return
+        for stmt in node.body:
+            if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1):
+                continue
+            target, value = stmt.targets[0], stmt.value
+            if not (isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple)
+                    and len(target.elts) == len(value.elts)):
+                continue
+            for name, val in zip(target.elts, value.elts):
+                if isinstance(name, ast.Name) and name.id not in mod.members:
+                    mod.set_member(name.id, griffe.Attribute(
+                        name.id, value=ast.unparse(val), lineno=stmt.lineno, endlineno=stmt.end_lineno))
