@@ -316,11 +316,15 @@ def _native_log_to_debug() -> Iterator[None]:
         return
     with tempfile.TemporaryFile() as sink:
         os.dup2(sink.fileno(), 2)
+        python_stderr = sys.stderr
+        sys.stderr = open(saved, "w", closefd=False, buffering=1, encoding="utf-8", errors="replace")
         try:
             yield
         finally:
             with contextlib.suppress(OSError, ValueError):
                 sys.stderr.flush()
+                sys.stderr.close()
+            sys.stderr = python_stderr
             os.dup2(saved, 2)
             os.close(saved)
             sink.seek(0)
