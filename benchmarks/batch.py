@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import statistics
@@ -55,7 +56,6 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    import logging
 
     logging.basicConfig(level=logging.WARNING)
 
@@ -81,7 +81,7 @@ def main() -> None:
                 Image.fromarray(data.astronaut()).save(work / "astronaut.png")
                 rows.append({"id": "astronaut", "image": str(work / "astronaut.png"), "pixie": rows[0]["pixie"]})
         except ImportError:
-            pass
+            logging.getLogger("benchmarks.batch").warning("scikit-image is not installed: the astronaut photo is left out")
         manifest = work / "rows.jsonl"
         manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
         ids = [r["id"] for r in rows]

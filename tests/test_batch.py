@@ -21,6 +21,7 @@ import trimesh
 from click.testing import CliRunner
 
 from rome_smplx import batch as rb
+from rome_smplx.assets.pickle_safe import load_pickle
 from rome_smplx.cli import main
 from rome_smplx.io.atomic import MARKER
 
@@ -240,7 +241,7 @@ def test_bad_rows_are_recorded_and_the_others_complete(world, tmp_path):
     good = {"id": "good", "image": str(people / "person_000/photo_256.png"),
             "pixie": str(people / "person_000/person_000_param.pkl"), "mask": str(people / "person_000/mask_256.png"),
             "motion": str(world["dir"] / "wave.npz")}
-    params = pickle.loads((people / "person_000/person_000_param.pkl").read_bytes())
+    params = load_pickle(people / "person_000/person_000_param.pkl")
     params["shape"] = np.full_like(params["shape"], np.nan)
     (d / "nan_param.pkl").write_bytes(pickle.dumps(params))
     flag = d / "pwned"
