@@ -30,7 +30,16 @@ DEFAULT_LOSS_WEIGHTS: dict[str, float] = {
     # composites and 1 - SSIM. They are not perceptual losses; configs say when they are used.
     "l1": 0.0,
     "ssim": 0.0,
+    # Beyond the release (off by default): mean squared length of the hair/neck offsets in cm^2, a
+    # prior that keeps offsets the silhouettes do not constrain (seen from no view) near the FLAME surface.
+    "offset_l2": 0.0,
 }
+
+#: How the prediction and the ground truth are put on the random background before the photometric
+#: and adversarial losses: ``"predicted"`` (the release: both on E_img's detached mask) or ``"own"``
+#: (each on its own mask: the prediction on E_img's mask, with gradient, the target on the dataset
+#: mask), which is how masked PSNR / SSIM compare them at evaluation.
+COMPOSITES = ("predicted", "own")
 
 #: Training data kinds: the synthetic people of the asset folder, the synthetic video world, or a
 #: frame-pairs folder (``data_dir``).
@@ -69,6 +78,7 @@ class RomeTrainConfig:
         profile_options: fields of :class:`~rome_smplx.models.rome.RomeProfile` to change from the
             named profile (scalars only), e.g. ``{texture_unwrap: true, offset_scale: 0.08}``.
         warmup_steps: steps of linear learning-rate warm-up (0: none).
+        composite: one of :data:`COMPOSITES` (the release: ``"predicted"``).
     """
 
     profile: str = "official"
@@ -99,6 +109,7 @@ class RomeTrainConfig:
     chamfer_points: int = 0
     profile_options: dict[str, Any] = field(default_factory=dict)
     warmup_steps: int = 0
+    composite: str = "predicted"
 
     def __post_init__(self) -> None:
         self.validate()
@@ -150,6 +161,8 @@ class RomeTrainConfig:
         if self.frames < 2 or self.threads < 0 or self.chamfer_points < 0:
             raise InputError(f"config: frames must be >= 2, threads and chamfer_points >= 0, found {self.frames}, "
                              f"{self.threads}, {self.chamfer_points}")
+        if self.composite not in COMPOSITES:
+            raise InputError(f"config 'composite': expected one of {COMPOSITES}, found {self.composite!r}")
         if self.mode not in ("self", "cross"):
             raise InputError(f"config 'mode': expected 'self' or 'cross', found {self.mode!r}")
         if isinstance(self.tracking_noise, bool) or not isinstance(self.tracking_noise, (int, float)) or self.tracking_noise < 0:

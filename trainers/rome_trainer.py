@@ -225,9 +225,12 @@ class RomeTrainer:
         B = ndc.shape[0]
         g = generator if generator is not None else torch.Generator().manual_seed(0)
         bg = torch.rand(B, 3, 1, 1, generator=g).to(self.device, render.image.dtype)
-        alpha = render.mask.detach()
+        if self.config.composite == "own":  # each on its own mask, as masked metrics compare them
+            alpha, alpha_t = render.mask, b["target_mask"]
+        else:  # the release: both on the predicted mask, detached
+            alpha = alpha_t = render.mask.detach()
         pred = render.image * alpha + bg * (1 - alpha)
-        target = b["target_image"] * alpha + bg * (1 - alpha)
+        target = b["target_image"] * alpha_t + bg * (1 - alpha_t)
         return dict(render=render, verts=verts, ndc=ndc, offsets=offsets, params=params, root=root, pred=pred,
                     target=target, batch=b)
 
@@ -298,6 +301,9 @@ class RomeTrainer:
             out["chamfer"] = w["chamfer"] * L.chamfer_2d(pts, tgt_pts, counts, tgt_len)
         if w["laplacian"] > 0 and self.config.offsets:
             out["laplacian"] = w["laplacian"] * self.laplacian(fw["offsets"])
+        if w["offset_l2"] > 0 and self.config.offsets:
+            off = fw["offsets"][:, self.head.deform_mask.to(fw["offsets"].device) > 0]
+            out["offset_l2"] = w["offset_l2"] * (off * 100.0).pow(2).sum(-1).mean()
         if w["keypoints"] > 0 and bool(has_kp.any()):
             p = fw["params"]
             lmk = landmarks_from_vertices(self.head.flame, fw["verts"], p.global_rot @ p.neck_rot)

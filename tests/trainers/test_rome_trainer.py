@@ -63,6 +63,38 @@ def test_every_network_gets_gradients_from_its_losses(tmp_path, synthetic_dir_sm
     assert geom["autoencoder"] == 0  # E_geom reads the texture detached, as in ROME
 
 
+def test_composite_own_and_offset_prior(tmp_path, synthetic_dir_small, dataset):
+    w = dict(DEFAULT_LOSS_WEIGHTS, perceptual=0.0, l1=1.0, offset_l2=0.5)
+    tr = RomeTrainer(_config(tmp_path, composite="own", loss_weights=w), synthetic_dir_small)
+    batch = tr.make_batch(dataset, 0)
+    tr.head.train()
+    fw = tr.forward(batch, torch.Generator().manual_seed(3))
+    b, mask = fw["batch"], fw["render"].mask
+    # the target sits on the background by its own matte: where the matte is 1 it is the image itself
+    inside = b["target_mask"].expand_as(b["target_image"]) > 0.999
+    assert inside.any()
+    torch.testing.assert_close(fw["target"][inside], b["target_image"][inside], atol=2e-3, rtol=0)
+    # the prediction's photometric term now reaches E_img's mask (it is not detached)
+    parts = tr.generator_losses(fw, torch.Generator().manual_seed(3))
+    g = torch.autograd.grad(parts["l1"], mask, retain_graph=True)[0]
+    assert float(g.abs().sum()) > 0
+    # the offset prior is the mean squared offset length over the deformable vertices, in cm^2
+    deform = tr.head.deform_mask > 0
+    expected = 0.5 * (fw["offsets"][:, deform] * 100).pow(2).sum(-1).mean()
+    torch.testing.assert_close(parts["offset_l2"], expected)
+    assert float(expected) > 0
+    # the release's composite detaches the mask: no photometric gradient reaches it
+    tr2 = RomeTrainer(_config(tmp_path, loss_weights=w), synthetic_dir_small)
+    fw2 = tr2.forward(batch, torch.Generator().manual_seed(3))
+    l1 = tr2.generator_losses(fw2, torch.Generator().manual_seed(3))["l1"]
+    assert torch.autograd.grad(l1, fw2["render"].mask, allow_unused=True)[0] is None
+    with pytest.raises(InputError, match="composite"):
+        _config(tmp_path, composite="target")
+    # no offsets, no prior
+    tr3 = RomeTrainer(_config(tmp_path, loss_weights=w, offsets=False), synthetic_dir_small)
+    assert "offset_l2" not in tr3.generator_losses(tr3.forward(batch), None)
+
+
 def test_discriminator_step_updates_only_the_discriminator(tmp_path, synthetic_dir_small, dataset):
     tr = RomeTrainer(_config(tmp_path), synthetic_dir_small)
     before = {k: v.clone() for k, v in tr.head.networks.state_dict().items()}
