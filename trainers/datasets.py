@@ -198,7 +198,7 @@ class SyntheticPeopleDataset(torch.utils.data.Dataset):
     def _load(self, index: int) -> dict[str, Tensor]:
         from rome_smplx.io.images import load_image, load_mask
         from rome_smplx.models.flame import FlameModel
-        from rome_smplx.render.cameras import rome_project
+        from rome_smplx.render.cameras import rome_project, rome_project_for_raster
         from rome_smplx.render.raster import rasterize
 
         folder = self.folders[index]
@@ -222,8 +222,7 @@ class SyntheticPeopleDataset(torch.utils.data.Dataset):
         if verts.shape[1] != flame.num_vertices:
             raise AssetError(f"truth.npz 'vertices' has {verts.shape[1]} vertices, the head model {flame.num_vertices}",
                              path=folder / "truth.npz")
-        ndc = rome_project(verts, cam, root, rot)
-        ndc = torch.cat([ndc[..., :2], ndc[..., 2:] + 10.0], dim=-1)
+        ndc = rome_project_for_raster(verts, cam, root, rot)
         lmk = landmarks_from_vertices(flame, verts, rot)
         lmk_ndc = rome_project(lmk, cam, root, rot)[0, :, :2]
         neck = torch.zeros(flame.num_vertices, dtype=torch.bool)

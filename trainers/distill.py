@@ -633,9 +633,10 @@ class LinearDistiller:
                 out["chamfer"] = chamfer_distance(ndc[..., :2], pts).mean()
                 total = total + cfg.w_chamfer * out["chamfer"]
             if cfg.w_silhouette > 0:
+                from rome_smplx.render.cameras import ROME_DEPTH_SHIFT
                 from rome_smplx.render.raster import soft_silhouette
 
-                v = torch.cat([ndc[..., :2], ndc[..., 2:] + 10.0], dim=-1)
+                v = torch.cat([ndc[..., :2], ndc[..., 2:] + ROME_DEPTH_SHIFT], dim=-1)
                 sil = soft_silhouette(v, self.faces, tuple(masks.shape[-2:]), backend="torch")
                 out["silhouette"] = F.mse_loss(sil, masks[:, 0])
                 total = total + cfg.w_silhouette * out["silhouette"]

@@ -337,8 +337,7 @@ class IdentityLoss(nn.Module):
 
 
 def _load_resnet_embedder(path: str | os.PathLike) -> nn.Module:
-    from rome_smplx.io.checkpoints import safe_torch_load
-    from rome_smplx.models.rome.checkpoint import extract_state_dict, fill_module
+    from rome_smplx.io.checkpoints import extract_state_dict, fill_module, safe_torch_load
     from rome_smplx.models.rome.resnet import ResNet50
 
     state = extract_state_dict(safe_torch_load(path), path)

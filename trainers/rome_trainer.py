@@ -194,8 +194,6 @@ class RomeTrainer:
         ``ndc`` (B, N, 3), ``offsets`` (B, N, 3), ``params`` (mixed FlameParams), ``root`` (B, 3),
         ``pred`` and ``target`` composited on the random background (B, 3, S, S).
         """
-        from rome_smplx.render.cameras import rome_project
-        from rome_smplx.render.neural import ROME_DEPTH_SHIFT
         from rome_smplx.types import FlameParams
 
         head, S = self.head, self.config.image_size
@@ -219,8 +217,7 @@ class RomeTrainer:
             offsets = torch.zeros_like(out.vertices)
         verts = out.vertices + offsets
         root = out.joints[:, 0]
-        ndc = rome_project(verts, params.cam, root, params.global_rot)
-        ndc = torch.cat([ndc[..., :2], ndc[..., 2:] + ROME_DEPTH_SHIFT], dim=-1)
+        ndc = head.project(verts, params, root)
         render = head._renderer()(texture, verts, ndc, head.faces, head.uv_coords, head.uv_faces, (S, S))
         B = ndc.shape[0]
         g = generator if generator is not None else torch.Generator().manual_seed(0)
@@ -434,9 +431,8 @@ class RomeTrainer:
 
     def resume(self, path: str | os.PathLike) -> "RomeTrainer":
         """Load networks, optimiser states and step from a checkpoint folder of :meth:`save_checkpoint`."""
-        from rome_smplx.io.checkpoints import safe_torch_load
+        from rome_smplx.io.checkpoints import fill_module, safe_torch_load
         from rome_smplx.models.rome import load
-        from rome_smplx.models.rome.checkpoint import fill_module
 
         folder = Path(path)
         state_file = folder / "state.json"

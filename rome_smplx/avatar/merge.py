@@ -401,8 +401,7 @@ def segmented_hair(rig: BodyRig, recon: HeadReconstruction, seg: Tensor, B: int)
     projection) and rasterised at the segmentation's size; a neck vertex counts where it is visible
     (within 5 mm of the nearest surface at its pixel) and takes the segmentation's value there.
     """
-    from rome_smplx.render.cameras import rome_project
-    from rome_smplx.render.neural import ROME_DEPTH_SHIFT
+    from rome_smplx.render.cameras import rome_project_for_raster
     from rome_smplx.render.raster import rasterize
 
     flame = recon.flame
@@ -418,8 +417,7 @@ def segmented_hair(rig: BodyRig, recon: HeadReconstruction, seg: Tensor, B: int)
     verts = ex(recon.vertices.to(dtype))
     cam, rot = ex(flame.cam.to(dtype)), ex(flame.global_rot.to(dtype))
     root = torch.einsum("n,bnc->bc", rig.flame_root_regressor, verts - ex(recon.offsets.to(dtype)))
-    ndc = rome_project(verts, cam, root, rot)
-    ndc = torch.cat([ndc[..., :2], ndc[..., 2:] + ROME_DEPTH_SHIFT], dim=-1)
+    ndc = rome_project_for_raster(verts, cam, root, rot)
     H, W = int(seg.shape[-2]), int(seg.shape[-1])
     frags = rasterize(ndc, recon.faces.to(verts.device), (H, W), backend="auto")
     zbuf = torch.where(frags.pix_to_face[..., 0] >= 0, frags.zbuf[..., 0], torch.full_like(frags.zbuf[..., 0], float("inf")))

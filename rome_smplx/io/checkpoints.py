@@ -13,10 +13,12 @@ import json
 import os
 import pickle
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from rome_smplx.errors import CheckpointError
 from rome_smplx.io.atomic import atomic_path
@@ -110,3 +112,72 @@ def write_json_atomic(data: Any, path: str | os.PathLike) -> Path:
 
 
 __all__ = ["load_safetensors", "safe_torch_load", "save_safetensors", "write_json_atomic"]
+
+
+# ----------------------------------------------------------------------- state dicts
+_MAX_LISTED = 25
+
+
+def _listing(keys: list[str]) -> str:
+    shown = ", ".join(keys[:_MAX_LISTED])
+    return shown + (f", ... ({len(keys) - _MAX_LISTED} more)" if len(keys) > _MAX_LISTED else "")
+
+
+def extract_state_dict(obj: Any, source: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The flat ``{key: tensor}`` state dict of a loaded checkpoint, also when nested under
+    ``"state_dict"`` or ``"model"``."""
+    if isinstance(obj, Mapping):
+        for nest in ("state_dict", "model"):
+            inner = obj.get(nest)
+            if isinstance(inner, Mapping) and not torch.is_tensor(inner):
+                obj = inner
+                break
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"{source}: expected a state dict (mapping of names to tensors), found {type(obj).__name__}")
+    bad = [str(k) for k, v in obj.items() if not isinstance(k, str) or not torch.is_tensor(v)]
+    if bad:
+        raise CheckpointError(f"{source}: entries that are not tensors: {_listing(bad)}")
+    return dict(obj)
+
+
+def fill_module(
+    module: nn.Module,
+    state: Mapping[str, torch.Tensor],
+    source: str | os.PathLike,
+    *,
+    prefix: str = "",
+    dtype: torch.dtype | None = torch.float32,
+) -> nn.Module:
+    """Load ``state`` (keys relative to ``module``) into ``module`` strictly.
+
+    Missing keys, unexpected keys and shape mismatches raise :class:`CheckpointError` naming the
+    full checkpoint key (``prefix + key``). Floating tensors are cast to ``dtype`` (``None`` keeps
+    theirs). The module may live on the ``meta`` device: tensors are then assigned, not copied.
+    """
+    expected = module.state_dict()
+    missing = [prefix + k for k in expected if k not in state]
+    if missing:
+        raise CheckpointError(f"{source}: {len(missing)} key(s) missing from the checkpoint: {_listing(missing)}")
+    unexpected = [prefix + k for k in state if k not in expected]
+    if unexpected:
+        raise CheckpointError(
+            f"{source}: {len(unexpected)} key(s) the network does not have (different architecture?): "
+            f"{_listing(unexpected)}"
+        )
+    for k, ref in expected.items():
+        if tuple(state[k].shape) != tuple(ref.shape):
+            raise CheckpointError(
+                f"{source}: key '{prefix + k}' has shape {tuple(state[k].shape)}, expected {tuple(ref.shape)}"
+            )
+    converted = {}
+    for k, v in state.items():
+        if v.is_floating_point() and dtype is not None:
+            v = v.to(dtype)
+        converted[k] = v
+    on_meta = any(t.is_meta for t in expected.values())
+    module.load_state_dict(converted, strict=True, assign=on_meta)
+    if on_meta:
+        left = [n for n, t in list(module.named_parameters()) + list(module.named_buffers()) if t.is_meta]
+        if left:
+            raise CheckpointError(f"{source}: tensors not filled by the checkpoint: {_listing(left)}")
+    return module

@@ -344,8 +344,7 @@ def load_lpips(
     Raises:
         CheckpointError: unreadable file, missing keys or wrong shapes.
     """
-    from rome_smplx.io.checkpoints import safe_torch_load
-    from rome_smplx.models.rome.checkpoint import extract_state_dict
+    from rome_smplx.io.checkpoints import extract_state_dict, safe_torch_load
 
     model = LPIPS(net)
     state = model.state_dict()

@@ -100,7 +100,7 @@ def load_vgg(
 ) -> VGGFeatures:
     """VGG features with weights from a torchvision-format state dict file (``classifier.*``
     keys and layers deeper than needed are ignored). Frozen, eval mode."""
-    from rome_smplx.models.rome.checkpoint import extract_state_dict, fill_module
+    from rome_smplx.io.checkpoints import extract_state_dict, fill_module
 
     state = extract_state_dict(safe_torch_load(path), path)
     model = VGGFeatures(arch, layers, normalize)

@@ -10,6 +10,7 @@ from rome_smplx.render.cameras import (
     pixels_to_ndc,
     pixie_project,
     rome_project,
+    rome_project_for_raster,
 )
 from rome_smplx.render.raster import Fragments, interpolate, rasterize, soft_silhouette
 
@@ -26,5 +27,6 @@ __all__ = [
     "pixie_project",
     "rasterize",
     "rome_project",
+    "rome_project_for_raster",
     "soft_silhouette",
 ]

@@ -47,7 +47,9 @@ __all__ = [
     "pixel_centers_ndc",
     "pixels_to_ndc",
     "pixie_project",
+    "ROME_DEPTH_SHIFT",
     "rome_project",
+    "rome_project_for_raster",
     "rotate_about_joint",
 ]
 
@@ -165,6 +167,17 @@ def rome_project(v: Tensor, cam: Tensor, root_joint: Tensor, global_rot: Tensor)
         (B, N, 3) image NDC (x right, y down) with depth ``-s * z``.
     """
     return deca_project(rotate_about_joint(v, root_joint, global_rot), cam)
+
+
+#: ROME shifts orthographic depths by +10 before rasterising, so they are positive.
+ROME_DEPTH_SHIFT = 10.0
+
+
+def rome_project_for_raster(v: Tensor, cam: Tensor, root_joint: Tensor, global_rot: Tensor) -> Tensor:
+    """:func:`rome_project` with the depth shifted by :data:`ROME_DEPTH_SHIFT`: the NDC the
+    rasteriser receives (x right, y down, positive depth ``10 - s * z``). Same arguments."""
+    ndc = rome_project(v, cam, root_joint, global_rot)
+    return torch.cat([ndc[..., :2], ndc[..., 2:] + ROME_DEPTH_SHIFT], dim=-1)
 
 
 # ----------------------------------------------------------------------------------- frame flips

@@ -31,6 +31,7 @@ from torch import Tensor
 
 from rome_smplx.errors import InputError
 from rome_smplx.geometry.mesh import vertex_normals
+from rome_smplx.render.cameras import ROME_DEPTH_SHIFT
 from rome_smplx.render.raster import interpolate, rasterize
 from rome_smplx.render.raster.base import Fragments
 from rome_smplx.types import RenderOutput
@@ -55,8 +56,6 @@ ROME_MASK_THRESHOLD = 0.6
 ROME_OPENING_SIZE = 9
 #: Structuring elements of :func:`morphological_opening`: ``size x size`` or ``size x 1``.
 OPENING_SHAPES = ("square", "vertical")
-#: ROME shifts orthographic depths by +10 before rasterising, so they are positive.
-ROME_DEPTH_SHIFT = 10.0
 
 
 def _uv_corner_attrs(uv_coords: Tensor, uv_faces: Tensor, batch: int) -> Tensor:
@@ -173,7 +172,7 @@ def unwrap_image(
         raise InputError(f"unwrap_image: expected verts_ndc (B={image.shape[0]}, N, 3), found {tuple(verts_ndc.shape)}")
     with torch.no_grad():
         ndc = verts_ndc.detach()
-        B, faces_l = ndc.shape[0], faces.to(device=ndc.device, dtype=torch.long)
+        faces_l = faces.to(device=ndc.device, dtype=torch.long)
         ones = torch.ones_like(ndc[..., :1])
         texel = world2uv(torch.cat([ndc, ones], -1), faces_l, uv_coords, uv_faces, size, backend=backend,
                          fragments=fragments)  # (B, 4, S, S): x, y, depth, coverage

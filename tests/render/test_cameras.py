@@ -9,6 +9,7 @@ import torch
 
 from rome_smplx.errors import InputError
 from rome_smplx.render.cameras import (
+    ROME_DEPTH_SHIFT,
     PerspectiveCamera,
     deca_project,
     flip_frame_camera,
@@ -20,6 +21,7 @@ from rome_smplx.render.cameras import (
     pixels_to_ndc,
     pixie_project,
     rome_project,
+    rome_project_for_raster,
     rotate_about_joint,
 )
 
@@ -82,6 +84,14 @@ def test_global_rotation_converts_between_frames(data):
     up = deca_project(v @ R.transpose(-1, -2), cam)
     down = pixie_project(v @ flip_frame_rotation(R).transpose(-1, -2), flip_frame_camera(cam))
     torch.testing.assert_close(up, down)
+
+
+def test_rome_projection_for_raster_shifts_depth_only(data):
+    v, cam, R, j = data
+    plain, shifted = rome_project(v, cam, j, R), rome_project_for_raster(v, cam, j, R)
+    torch.testing.assert_close(shifted[..., :2], plain[..., :2])
+    torch.testing.assert_close(shifted[..., 2] - plain[..., 2], torch.full_like(plain[..., 2], 10.0))
+    assert ROME_DEPTH_SHIFT == 10.0
 
 
 def test_rome_projection_rotates_about_root(data):

@@ -700,8 +700,7 @@ class SyntheticSubject:
 
     def _render(self, frames, S, noise, frame_ids, backend) -> list[SyntheticFrame]:
         from rome_smplx.geometry.mesh import vertex_normals
-        from rome_smplx.render.cameras import rome_project, rotate_about_joint
-        from rome_smplx.render.neural import ROME_DEPTH_SHIFT
+        from rome_smplx.render.cameras import rome_project, rome_project_for_raster, rotate_about_joint
         from rome_smplx.render.raster import interpolate, rasterize
 
         w = self._world
@@ -709,8 +708,7 @@ class SyntheticSubject:
         tracked = self.tracked_params(frames, noise, frame_ids=frame_ids)
         verts, root, _ = self.posed(truth)
         R = truth.global_rot
-        ndc = rome_project(verts, truth.cam, root, R)
-        ndc = torch.cat([ndc[..., :2], ndc[..., 2:] + ROME_DEPTH_SHIFT], -1)
+        ndc = rome_project_for_raster(verts, truth.cam, root, R)
         frags = rasterize(ndc, w.faces, (S, S), backend=backend)
         p2f = frags.pix_to_face[..., 0]  # (B, S, S)
         cover = (p2f >= 0).to(torch.float32)

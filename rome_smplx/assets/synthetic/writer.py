@@ -28,11 +28,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from rome_smplx.assets.core import cache_root
 from rome_smplx.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -147,12 +147,6 @@ def read_marker(directory) -> dict | None:
         return json.loads(p.read_text())
     except (OSError, ValueError):
         return None
-
-
-def cache_root() -> Path:
-    """``$ROME_SMPLX_CACHE`` if set, else ``~/.cache/rome_smplx``."""
-    env = os.environ.get("ROME_SMPLX_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "rome_smplx"
 
 
 @contextlib.contextmanager

@@ -108,7 +108,7 @@ def load_linear_regressor(
     blocks per stage from the keys (ResNet-50 for the release's file). Missing/unexpected keys or
     wrong shapes raise :class:`~rome_smplx.errors.CheckpointError`.
     """
-    from rome_smplx.models.rome.checkpoint import extract_state_dict
+    from rome_smplx.io.checkpoints import extract_state_dict
 
     state = extract_state_dict(safe_torch_load(path), path)
     return regressor_from_state(state, path, device=device, dtype=dtype)
@@ -117,7 +117,7 @@ def load_linear_regressor(
 def regressor_from_state(state: dict, source, device: torch.device | str = "cpu",
                          dtype: torch.dtype = torch.float32) -> LinearHairRegressor:
     """A :class:`LinearHairRegressor` sized after a state dict (see :func:`load_linear_regressor`), in eval mode."""
-    from rome_smplx.models.rome.checkpoint import fill_module
+    from rome_smplx.io.checkpoints import fill_module
 
     fc = state.get("fc.weight")
     num = int(fc.shape[0]) if fc is not None and fc.dim() == 2 else 60
