@@ -21,20 +21,27 @@ def main() -> None:
     ap.add_argument("--noise", type=float, default=0.5, help="tracking noise of the frames")
     ap.add_argument("--grid", default=None, help="write source | render | truth of the first 4 pairs here")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--no-offsets", action="store_true", help="render the bare FLAME mesh (the ablation's weights)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
     import torch
 
     torch.set_num_threads(args.threads)
+    from rome_smplx.trainers.datasets import SyntheticVideoDataset, collate, flame_params_from_batch
+
     import rome_smplx as rs
     from rome_smplx.avatar.head import HeadAvatar
     from rome_smplx.metrics.image import psnr, ssim
-    from rome_smplx.trainers.datasets import SyntheticVideoDataset, collate, flame_params_from_batch
 
     a, b_ = (int(x) for x in args.seeds.split(":"))
     assets = rs.Assets.discover()
-    head = HeadAvatar.from_assets(assets, "full", weights=args.weights, backend="torch")
+    # a checkpoint of the "w/o offsets" ablation renders the bare FLAME mesh (its trainer config says so)
+    from pathlib import Path
+
+    cfg = Path(args.weights).parent / "config.json"
+    offsets = not args.no_offsets and (not cfg.is_file() or json.loads(cfg.read_text()).get("offsets", True))
+    head = HeadAvatar.from_assets(assets, "full", weights=args.weights, backend="torch", offsets=offsets)
     S = head.image_size
 
     def white(img, mask):
@@ -52,11 +59,12 @@ def main() -> None:
             P += psnr(pred, target, b["target_hair_mask"]).tolist()
             Q += ssim(pred, target, b["target_hair_mask"]).tolist()
             if i == 0 and args.grid:
-                from rome_smplx.io.images import save_image
                 from torchvision.utils import make_grid
 
+                from rome_smplx.io.images import save_image
+
                 save_image(args.grid, make_grid(torch.cat([b["source_image"], pred, target]), nrow=len(pred)))
-    print(json.dumps({"benchmark": "checkpoint_psnr", "weights": args.weights, "seeds": [a, b_],
+    print(json.dumps({"benchmark": "checkpoint_psnr", "weights": args.weights, "offsets": bool(offsets), "seeds": [a, b_],
                       "tracking_noise": args.noise, "pairs": len(P), "psnr": round(statistics.mean(P), 3),
                       "ssim": round(statistics.mean(Q), 4)}))
 

@@ -39,8 +39,8 @@ from rome_smplx.errors import InputError
 from rome_smplx.geometry.mesh import vertex_normals
 from rome_smplx.models.flame import FlameModel
 from rome_smplx.models.rome import LinearHairRegressor, RomeNetworks, load_linear_regressor, load_official
-from rome_smplx.render.cameras import rome_project
-from rome_smplx.render.neural import ROME_DEPTH_SHIFT, DeferredNeuralRenderer, unwrap_image, uv_fragments, world2uv
+from rome_smplx.render.cameras import rome_project, rome_project_for_raster
+from rome_smplx.render.neural import DeferredNeuralRenderer, unwrap_image, uv_fragments, world2uv
 from rome_smplx.types import FlameParams, HeadReconstruction, RenderOutput
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -264,8 +264,7 @@ class HeadAvatar(nn.Module):
 
     def project(self, verts: Tensor, params: FlameParams, root: Tensor) -> Tensor:
         """FLAME-frame vertices (before the global rotation) -> image NDC with ROME's positive depth."""
-        ndc = rome_project(verts, params.cam, root, params.global_rot)
-        return torch.cat([ndc[..., :2], ndc[..., 2:] + ROME_DEPTH_SHIFT], dim=-1)
+        return rome_project_for_raster(verts, params.cam, root, params.global_rot)
 
     def unwrap_source(self, image: Tensor, mask: Tensor, params: FlameParams, flame_out=None) -> Tensor:
         """The source image in UV space through its FLAME mesh (no offsets): ``(B, 4, S, S)``
@@ -362,7 +361,9 @@ class HeadAvatar(nn.Module):
         texture = self.encode_texture(image, mask, unwrapped)
         verts = out.vertices
         latent = coeffs = None
-        if self.variant == "full":
+        if not self.use_offsets:  # the "w/o offsets" ablation: the bare FLAME mesh
+            offsets = torch.zeros_like(verts)
+        elif self.variant == "full":
             offsets, latent = self.full_offsets(texture, verts)
         else:
             coeffs = self.regressor(image)
@@ -396,7 +397,9 @@ class HeadAvatar(nn.Module):
         params = self.target_params(recon, flame)
         out = self.flame(params)
         B = params.batch_size
-        if self.variant == "full":
+        if not self.use_offsets:
+            offsets = torch.zeros_like(out.vertices)
+        elif self.variant == "full":
             texture = recon.texture.expand(B, *recon.texture.shape[1:])
             offsets, _ = self.full_offsets(texture, out.vertices)
         else:

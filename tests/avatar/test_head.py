@@ -83,6 +83,23 @@ def test_reconstruct_and_render_three_targets(assets, person):
     assert float(rec.offsets.abs().max()) <= 1.0  # |tanh| * |unit normal component| <= 1
 
 
+def test_without_offsets_the_mesh_is_bare_flame(assets, person):
+    """The "w/o offsets" ablation: no offsets at the source or at any target, for both variants."""
+    image, mask, flame = person
+    targets = _targets(flame)
+    for variant in ("full", "linear"):
+        head = _head(assets, variant=variant, offsets=False)
+        with torch.no_grad():
+            rec = head.reconstruct(image, mask, flame)
+            verts, _, params, _ = head.posed_mesh(rec, targets)
+        assert float(rec.offsets.abs().max()) == 0.0
+        torch.testing.assert_close(rec.vertices, head.flame(flame).vertices)
+        torch.testing.assert_close(verts, head.flame(params).vertices)
+    with torch.no_grad():  # the same networks with offsets do move the deformable vertices
+        moved = _head(assets).reconstruct(image, mask, flame).offsets
+    assert float(moved.abs().max()) > 0.0
+
+
 def test_deform_mask_follows_the_lists(assets, synthetic_dir):
     """HeadAvatar takes ROME's rule on the lists (RomeData.deform_mask), not the support of mean_deform."""
     from rome_smplx.assets.flame_topology import FLAME_FIXED_NECK_VERTICES
