@@ -163,8 +163,10 @@ def main() -> None:
     full, lin = heads["rome"], heads["linear"]
 
     def geom_full():
-        tex = full.encode_texture(img, msk)
-        full.full_offsets(tex, full.flame(fr.tracked).vertices)
+        out = full.flame(fr.tracked)
+        unwrapped = full.unwrap_source(img, msk, fr.tracked, out) if full.profile.texture_unwrap else None
+        tex = full.encode_texture(img, msk, unwrapped)
+        full.full_offsets(tex, out.vertices)
 
     def geom_linear():
         lin.linear_offsets(lin.regressor(img))

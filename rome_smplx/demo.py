@@ -94,6 +94,8 @@ def run_full_body_demo(
     """Run the demo and write its outputs to ``out`` (atomically: all or nothing).
 
     Outputs: ``head_source.png``, ``head_render_{i}.png`` (neural head renders at three targets),
+    ``hair_edit.png`` (hair components edited to order statistics of the model's coefficients, as in
+    the supplement's Fig. 6),
     ``neural_render.png`` (the whole avatar through the deferred neural renderer, front and
     three-quarter), ``turntable.gif`` (the same, turning), ``avatar.glb`` (textured, rigged, with a
     24-frame wave), ``avatar_textured.obj`` (+ ``.mtl``, ``.png``), ``avatar.obj`` (part colours),
@@ -194,6 +196,11 @@ def run_full_body_demo(
             bottom = [white(recon.source_image, recon.source_mask)] + [
                 white(f.image[None], f.matte[None]) for f in video_targets]
             grid = torch.cat([torch.cat(top, dim=3), torch.cat(bottom, dim=3)], dim=2)
+        # Fig. 6 of the supplement: rows = the first 3 hair and the first neck component, columns = the
+        # min / 10% / 25% / 75% / 90% / max order statistics of the model's coefficients
+        from rome_smplx.avatar.editing import hair_edit_figure
+
+        hair_edit = hair_edit_figure(head, recon, assets, neural=has_weights)
         t = step("neural head render", t)
 
         avatar = merge(recon, body, assets, flame_model=head.flame, renderer=head)
@@ -230,6 +237,7 @@ def run_full_body_demo(
         save_image(tmp / "head_source.png", recon.source_image)
         if grid is not None:  # source | renders at 3 new poses (top) ; the true renders there (bottom)
             save_image(tmp / "head_grid.png", grid)
+        save_image(tmp / "hair_edit.png", hair_edit)
         for i in range(renders.batch_size):
             save_image(tmp / f"head_render_{i}.png", renders.composite[i : i + 1])
         save_image(tmp / "neural_render.png", neural)

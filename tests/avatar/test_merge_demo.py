@@ -94,6 +94,15 @@ def test_demo_cli_writes_every_output(synthetic_dir_small, tmp_path):
 
     with Image.open(out / "turntable.gif") as gif:
         assert gif.n_frames >= 4
+    # hair_edit.png: 4 components x 2 views (rows), 6 order statistics (columns), one head per cell
+    # (that the columns differ is tested in test_editing with a model whose coefficients spread)
+    edit = load_image(out / "hair_edit.png")
+    H, W = edit.shape[-2:]
+    assert W % 6 == 0 and H == 8 * (W // 6)
+    S = W // 6
+    for r in range(8):
+        cell = edit[..., r * S:(r + 1) * S, :S]
+        assert 0.01 < float((cell < 0.99).any(1).float().mean()) < 0.9  # a head on white in every row
 
 
 def test_demo_on_a_folder_without_people_fails_cleanly(synthetic_dir_small, tmp_path):
