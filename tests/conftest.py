@@ -118,3 +118,13 @@ def pytest_collection_modifyitems(config, items):
         for mark, ok in have.items():
             if mark in item.keywords and not ok:
                 item.add_marker(pytest.mark.skip(reason=f"optional extra '{mark}' not installed"))
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module's tests (``pytestmark = pytest.mark.usefixtures("one_thread")``):
+    the heavy single-image paths are then not slowed by thread hand-offs on small machines."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

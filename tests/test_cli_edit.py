@@ -16,13 +16,7 @@ import rome_smplx as rs
 from rome_smplx.avatar import editing as E
 from rome_smplx.cli import main
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -16,13 +16,7 @@ from rome_smplx import evaluation as E
 from rome_smplx.cli import main
 from rome_smplx.errors import InputError
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ------------------------------------------------------------------------------------ stubs
