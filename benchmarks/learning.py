@@ -12,7 +12,10 @@ world's truth as the reference:
   ``chamfer_reduction_vs_flame``.
 * ``self_driving`` / ``cross_driving``: PSNR and SSIM of the rendered target against the true render,
   per image over the target's face+hair mask (both composited on white by their masks), for ROME,
-  the linear model, the "w/o offsets" ablation and the untrained (random-init) networks.
+  the linear model, the "w/o offsets" ablation and the untrained (random-init) networks; and the
+  ``ceiling``: the subject's *true* texture and offsets drawn by the world's own renderer at the
+  tracked target codes (the source's tracked shape, as the heads take it; the target's light), the best a renderer driven by those codes can do
+  without correcting the tracker (at ``--noise 0.5`` sub-pixel camera noise alone caps it near 19 dB).
 * ``speedup_linear_over_full``: geometry-only time (E_tex + E_geom + G_geom vs regressor + basis),
   measured alternately in one run, batch 1.
 
@@ -28,6 +31,7 @@ for symmetry with the training scripts (this script never trains).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import statistics
@@ -137,7 +141,7 @@ def main() -> None:
     for mode in ("self", "cross"):
         ds = SyntheticVideoDataset(assets, seeds=seeds, frames=args.frames, image_size=size, mode=mode,
                                    tracking_noise=args.noise, seed=1234)
-        scores = {k: {"psnr": [], "ssim": []} for k in heads}
+        scores = {k: {"psnr": [], "ssim": []} for k in (*heads, "ceiling")}
         with torch.no_grad():
             for epoch in range(args.pairs):
                 ds.set_epoch(epoch)
@@ -146,6 +150,18 @@ def main() -> None:
                     src, tgt = flame_params_from_batch(b, "source"), flame_params_from_batch(b, "target")
                     target = white(b["target_image"], b["target_mask"])
                     region = b["target_hair_mask"]
+                    # the ceiling: the true texture and offsets drawn at the tracked target codes (identity shape
+                    # from the source's codes, as the heads use it)
+                    ceil = []
+                    for k in range(len(b["source_seed"])):
+                        who, drv = int(b["source_seed"][k]), ds.subject(int(b["target_seed"][k]))
+                        frame = drv.walk(int(b["target_frame"][k]) + 1)[-1]
+                        codes = dataclasses.replace(tgt.index(slice(k, k + 1)), shape=src.shape[k:k + 1])
+                        c_img, c_mask = ds.subject(who).render_codes(codes, [frame], size)
+                        ceil.append(white(c_img, c_mask))
+                    ceil = torch.cat(ceil)
+                    scores["ceiling"]["psnr"] += psnr(ceil, target, region).tolist()
+                    scores["ceiling"]["ssim"] += ssim(ceil, target, region).tolist()
                     for key, head in heads.items():
                         recon = head.reconstruct(b["source_image"], b["source_mask"], src)
                         r = head.render(recon, tgt)

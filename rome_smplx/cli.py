@@ -231,9 +231,11 @@ def train() -> None:
 @click.option("--resume", "resume", type=str, default=None,
               help="Checkpoint folder to continue from, or 'latest' (the newest in the output folder, if any).")
 @click.option("--no-offsets", "no_offsets", is_flag=True, help="The 'w/o offsets' ablation (offsets: false).")
+@click.option("--init-weights", "init_weights", type=click.Path(path_type=Path), default=None,
+              help="Networks .safetensors to start from (a warm start at step 0; overrides init_weights).")
 @handle_errors
 def train_rome(config_path: Path, assets_dir: Path | None, out: Path | None, steps: int | None, resume: str | None,
-               no_offsets: bool) -> None:
+               no_offsets: bool, init_weights: Path | None) -> None:
     """Train the full ROME model (losses and weights of the reference; see the config)."""
     from rome_smplx.io.atomic import check_work_dir
     from rome_smplx.trainers import RomeTrainConfig, train_from_config
@@ -241,7 +243,8 @@ def train_rome(config_path: Path, assets_dir: Path | None, out: Path | None, ste
     _check_steps(steps)
     config = RomeTrainConfig.from_yaml(config_path)
     changes = {k: v for k, v in (("output_dir", None if out is None else str(out)), ("steps", steps),
-                                 ("offsets", False if no_offsets else None)) if v is not None}
+                                 ("offsets", False if no_offsets else None),
+                                 ("init_weights", None if init_weights is None else str(init_weights))) if v is not None}
     config = config.replace(**changes) if changes else config
     check_work_dir(config.output_dir)
     trainer = train_from_config(config, assets_dir, resume=resume)

@@ -79,6 +79,10 @@ class RomeTrainConfig:
             named profile (scalars only), e.g. ``{texture_unwrap: true, offset_scale: 0.08}``.
         warmup_steps: steps of linear learning-rate warm-up (0: none).
         composite: one of :data:`COMPOSITES` (the release: ``"predicted"``).
+        init_weights: networks file (``.safetensors`` written by :func:`rome_smplx.models.rome.save`,
+            e.g. a shipped model) to start a new run from: a warm start, with fresh optimisers at step
+            0. Its profile must be the run's; its discriminator is used when it has one. Ignored when
+            the run resumes from a checkpoint.
     """
 
     profile: str = "official"
@@ -110,6 +114,7 @@ class RomeTrainConfig:
     profile_options: dict[str, Any] = field(default_factory=dict)
     warmup_steps: int = 0
     composite: str = "predicted"
+    init_weights: Optional[str] = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -191,7 +196,7 @@ class RomeTrainConfig:
         for name in ("device", "output_dir", "backend"):
             if not isinstance(getattr(self, name), str):
                 raise InputError(f"config '{name}': expected a string, found {getattr(self, name)!r}")
-        for name in ("vgg_weights", "gaze_weights", "face_id_weights", "data_dir"):
+        for name in ("vgg_weights", "gaze_weights", "face_id_weights", "data_dir", "init_weights"):
             v = getattr(self, name)
             if v is not None and not isinstance(v, (str, os.PathLike)):
                 raise InputError(f"config '{name}': expected a path or null, found {v!r}")

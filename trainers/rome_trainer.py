@@ -120,6 +120,8 @@ class RomeTrainer:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             networks = RomeNetworks(profile, with_discriminator=True)
+        if config.init_weights is not None:
+            self._warm_start(networks, Path(config.init_weights))
         uv_coords, uv_faces = self.assets.uv_layout()
         if uv_coords is None:
             uv_coords, uv_faces = data.vertex_uvs, data.faces
@@ -428,6 +430,27 @@ class RomeTrainer:
                                "last_losses": self.history[-1] if self.history else {}}, tmp / "state.json")
         logger.info("checkpoint written to %s (step %d)", folder, self.step)
         return folder
+
+    @staticmethod
+    def _warm_start(networks, path: Path) -> None:
+        """Fill ``networks`` from a networks file (config ``init_weights``); the discriminator too when
+        the file has one (else it keeps its initialisation)."""
+        from rome_smplx.io.checkpoints import fill_module
+        from rome_smplx.models.rome import load
+
+        if not path.exists():
+            raise InputError(f"config 'init_weights': {path} does not exist (expected a networks .safetensors)")
+        nets = load(path)
+        if nets.profile != networks.profile:
+            raise CheckpointError(f"{path}: its network profile differs from this run's (config 'init_weights' "
+                                  "needs the same profile, size and profile_options)")
+        for name, module in networks.named_children():
+            src = getattr(nets, name, None)
+            if src is not None:
+                fill_module(module, src.state_dict(), path, prefix=f"{name}.")
+            elif name != "discriminator":
+                raise CheckpointError(f"{path}: has no '{name}' networks")
+        logger.info("warm start from %s", path)
 
     def resume(self, path: str | os.PathLike) -> "RomeTrainer":
         """Load networks, optimiser states and step from a checkpoint folder of :meth:`save_checkpoint`."""

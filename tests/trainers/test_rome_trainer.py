@@ -212,3 +212,21 @@ def test_cli_train_rome(tmp_path, synthetic_dir_small):
     res = runner.invoke(main, ["train", "rome", "--config", str(tmp_path / "bad.yaml")])
     assert res.exit_code == 2
     assert "unknown key" in res.output and "Traceback" not in res.output
+
+
+def test_warm_start_from_a_networks_file(tmp_path, synthetic_dir_small, dataset):
+    from rome_smplx.models.rome import save
+
+    donor = RomeTrainer(_config(tmp_path, seed=3), synthetic_dir_small)
+    donor.fit(dataset, 1, progress=False)
+    file = save(donor.head.networks, tmp_path / "donor.safetensors")
+    warm = RomeTrainer(_config(tmp_path, seed=11, init_weights=str(file)), synthetic_dir_small)
+    cold = RomeTrainer(_config(tmp_path, seed=11), synthetic_dir_small)
+    sd, sw, sc = (t.head.networks.state_dict() for t in (donor, warm, cold))
+    assert warm.step == 0
+    assert max(float((sd[k].float() - sw[k].float()).abs().max()) for k in sd) == 0.0  # generator and discriminator
+    assert max(float((sd[k].float() - sc[k].float()).abs().max()) for k in sd) > 1e-3  # a cold start differs
+    with pytest.raises(InputError, match="init_weights"):
+        RomeTrainer(_config(tmp_path, init_weights=str(tmp_path / "missing.safetensors")), synthetic_dir_small)
+    with pytest.raises(CheckpointError, match="profile"):
+        RomeTrainer(_config(tmp_path, image_size=96, init_weights=str(file)), synthetic_dir_small)

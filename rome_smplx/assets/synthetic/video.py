@@ -698,17 +698,37 @@ class SyntheticSubject:
         out = self._render(frames, image_size, tracking_noise, frame_ids, backend)
         return out[0] if single else out
 
-    def _render(self, frames, S, noise, frame_ids, backend) -> list[SyntheticFrame]:
+    def render_codes(self, codes, frames: Sequence[FrameParams], image_size: int = 128, *,
+                     backend: str = "torch") -> tuple[Tensor, Tensor]:
+        """This subject (its true texture and offsets) drawn at other FLAME codes, lit as ``frames``.
+
+        With the *tracked* codes of a frame this is the best any renderer driven by those codes can do
+        without correcting the tracker: the evaluation's ceiling (``benchmarks/learning.py``).
+
+        Args:
+            codes: :class:`~rome_smplx.types.FlameParams` of batch ``len(frames)`` (shape, expression,
+                global/jaw rotation, camera are used).
+            frames: the :class:`FrameParams` whose light and ambient level are used.
+
+        Returns:
+            image ``(B, 3, S, S)`` on the subject's background and matte ``(B, 1, S, S)``.
+        """
+        frames = list(frames)
+        if codes.batch_size != len(frames):
+            raise InputError(f"render_codes: {codes.batch_size} codes for {len(frames)} frames")
+        img, cover, _, _, _ = self._draw(codes, frames, image_size, backend)
+        return img, cover[:, None]
+
+    def _draw(self, geo, frames, S, backend):
+        """Rasterise and shade the subject at FLAME parameters ``geo`` with the frames' lights."""
         from rome_smplx.geometry.mesh import vertex_normals
-        from rome_smplx.render.cameras import rome_project, rome_project_for_raster, rotate_about_joint
+        from rome_smplx.render.cameras import rome_project_for_raster, rotate_about_joint
         from rome_smplx.render.raster import interpolate, rasterize
 
         w = self._world
-        truth = self.flame_params(frames)
-        tracked = self.tracked_params(frames, noise, frame_ids=frame_ids)
-        verts, root, _ = self.posed(truth)
-        R = truth.global_rot
-        ndc = rome_project_for_raster(verts, truth.cam, root, R)
+        verts, root, _ = self.posed(geo)
+        R = geo.global_rot
+        ndc = rome_project_for_raster(verts, geo.cam, root, R)
         frags = rasterize(ndc, w.faces, (S, S), backend=backend)
         p2f = frags.pix_to_face[..., 0]  # (B, S, S)
         cover = (p2f >= 0).to(torch.float32)
@@ -727,6 +747,15 @@ class SyntheticSubject:
         bg = torch.as_tensor(self.background, dtype=torch.float32).view(1, 3, 1, 1)
         ramp = torch.linspace(1.04, 0.9, S).view(1, 1, S, 1)
         img = torch.where(cover[:, None] > 0, (albedo * shade).clamp(0, 1), (bg * ramp).clamp(0, 1))
+        return img, cover, p2f, verts, root
+
+    def _render(self, frames, S, noise, frame_ids, backend) -> list[SyntheticFrame]:
+        from rome_smplx.render.cameras import rome_project
+
+        truth = self.flame_params(frames)
+        tracked = self.tracked_params(frames, noise, frame_ids=frame_ids)
+        img, cover, p2f, verts, root = self._draw(truth, frames, S, backend)
+        R = truth.global_rot
         labels = self.face_labels()
         seg = torch.where(p2f >= 0, labels[p2f.clamp_min(0)], torch.zeros_like(p2f))
         lmk = self.landmarks(verts, R)

@@ -288,15 +288,19 @@ def soft_silhouette(
         image_size: (H, W).
         sigma: sigmoid sharpness; ROME uses pytorch3d's default 1e-4.
         faces_per_pixel: K nearest faces blended per pixel (ROME: 10).
-        blur_radius: squared-distance radius; ``None`` uses :func:`default_blur_radius` of ``sigma``
-            (pytorch3d's recipe). Pass :data:`ROME_SOFT_BLUR_RADIUS` for ROME's exact setting.
+        blur_radius: squared-distance radius; ``None`` uses :data:`ROME_SOFT_BLUR_RADIUS` (ROME's
+            setting, 1e-4). A larger radius such as :func:`default_blur_radius` (pytorch3d's example
+            recipe, 9.2e-4) needs a much larger ``faces_per_pixel`` on dense meshes: the rasteriser keeps
+            the K faces *nearest in depth* among those within the radius, and on a head mesh at 128 px
+            the small faces in front of a pixel crowd out the face that covers it, so the interior drops
+            below 0.5 (half of a FLAME head's pixels at K=10).
         backend: see :func:`rasterize`.
 
     Returns:
         (B, H, W) alpha in [0, 1].
     """
     if blur_radius is None:
-        blur_radius = default_blur_radius(sigma)
+        blur_radius = ROME_SOFT_BLUR_RADIUS
     frags = rasterize(
         verts_ndc,
         faces,

@@ -146,6 +146,21 @@ def test_segmentation_labels_cover_the_matte(subject):
         assert int((seg == SEGMENTATION_LABELS[name]).sum()) > 20, name
 
 
+def test_render_codes_is_the_render_at_the_true_codes(subject):
+    from rome_smplx.errors import InputError
+
+    frames = subject.walk(3)
+    rendered = subject.render(frames, 96, tracking_noise=0.5)
+    img, matte = subject.render_codes(subject.flame_params(frames), frames, 96)
+    assert torch.equal(img, torch.stack([f.image for f in rendered]))
+    assert torch.equal(matte, torch.stack([f.matte for f in rendered]))
+    tracked = subject.tracked_params(frames, 0.5)
+    moved, _ = subject.render_codes(tracked, frames, 96)
+    assert float((moved - img).abs().mean()) > 1e-3  # tracker noise moves the head
+    with pytest.raises(InputError, match="3 codes for 2 frames"):
+        subject.render_codes(tracked, frames[:2], 96)
+
+
 def test_tracking_noise_has_the_stated_size(subject):
     frames = subject.walk(300)
     truth = subject.flame_params(frames)
