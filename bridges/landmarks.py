@@ -300,6 +300,8 @@ def align(
 #: Quiet defaults for the native loggers inside mediapipe (glog/absl, TensorFlow Lite), set before it loads;
 #: a value the user set is kept.
 _NATIVE_LOG_ENV = {"GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
+#: A blank frame run once when a mediapipe graph is built (see :class:`MediapipeDetector`).
+_WARM_UP = np.zeros((64, 64, 3), dtype=np.uint8)
 
 
 @contextlib.contextmanager
@@ -393,6 +395,10 @@ class MediapipeDetector:
                 refine_landmarks=refine_landmarks,
                 min_detection_confidence=min_detection_confidence,
             )
+            # The graph's calculators open on its own threads after start-up and log as they do; one
+            # run on a blank image waits for all of them inside this window, so none of their lines
+            # reaches the terminal later.
+            self._mesh.process(_WARM_UP)
 
     def close(self) -> None:
         """Release the mediapipe graph."""
@@ -464,6 +470,7 @@ class MediapipeSegmenter:
         mp = _import_mediapipe()
         with _native_log_to_debug():
             self._seg = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=model_selection)
+            self._seg.process(_WARM_UP)  # see MediapipeDetector: the calculators' start-up lines land here
 
     def close(self) -> None:
         """Release the mediapipe graph."""
