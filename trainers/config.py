@@ -79,10 +79,11 @@ class RomeTrainConfig:
             named profile (scalars only), e.g. ``{texture_unwrap: true, offset_scale: 0.08}``.
         warmup_steps: steps of linear learning-rate warm-up (0: none).
         composite: one of :data:`COMPOSITES` (the release: ``"predicted"``).
-        init_weights: networks file (``.safetensors`` written by :func:`rome_smplx.models.rome.save`,
-            e.g. a shipped model) to start a new run from: a warm start, with fresh optimisers at step
-            0. Its profile must be the run's; its discriminator is used when it has one. Ignored when
-            the run resumes from a checkpoint.
+        init_weights: networks file to start a new run from (a warm start, fresh optimisers at step
+            0; ignored when the run resumes from a checkpoint): a ``.safetensors`` written by
+            :func:`rome_smplx.models.rome.save` (e.g. a shipped model; same profile as the run; its
+            discriminator is used when it has one), or the released ``rome.pth`` for fine-tuning (the
+            ``official`` profile at ``full`` size; the discriminator starts new).
     """
 
     profile: str = "official"

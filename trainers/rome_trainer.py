@@ -433,13 +433,21 @@ class RomeTrainer:
 
     @staticmethod
     def _warm_start(networks, path: Path) -> None:
-        """Fill ``networks`` from a networks file (config ``init_weights``); the discriminator too when
-        the file has one (else it keeps its initialisation)."""
+        """Fill ``networks`` from a networks file (config ``init_weights``): our ``.safetensors`` (the
+        discriminator too when the file has one) or the released ``rome.pth`` (generators only)."""
         from rome_smplx.io.checkpoints import fill_module
-        from rome_smplx.models.rome import load
+        from rome_smplx.models.rome import load, load_official
 
         if not path.exists():
-            raise InputError(f"config 'init_weights': {path} does not exist (expected a networks .safetensors)")
+            raise InputError(f"config 'init_weights': {path} does not exist (expected a networks .safetensors "
+                             "or the released rome.pth)")
+        if path.suffix in (".pth", ".pt", ".ckpt"):
+            # the released rome.pth (fine-tuning): its four generator networks, a fresh discriminator
+            nets = load_official(path, networks.profile.name, size=networks.profile.size)
+            for name in ("autoencoder", "mesh_deformer", "mlp_deformer", "unet"):
+                fill_module(getattr(networks, name), getattr(nets, name).state_dict(), path, prefix=f"{name}.")
+            logger.info("warm start from the released networks in %s (discriminator: new)", path)
+            return
         nets = load(path)
         if nets.profile != networks.profile:
             raise CheckpointError(f"{path}: its network profile differs from this run's (config 'init_weights' "

@@ -186,3 +186,21 @@ def test_load_rejects_corrupt_or_mismatched_safetensors(tmp_path):
     save_file(sd, str(tmp_path / "nometa.safetensors"))
     with pytest.raises(CheckpointError, match="config"):
         load(tmp_path / "nometa.safetensors")
+
+
+def test_trainer_warm_starts_from_the_released_layout(synthetic_rome_pth, synthetic_dir_small, tmp_path):
+    """Fine-tuning: init_weights accepts a rome.pth; the four generators hold its tensors exactly."""
+    from rome_smplx.trainers import RomeTrainConfig, RomeTrainer
+
+    path, state = synthetic_rome_pth
+    cfg = RomeTrainConfig(profile="official", size="full", image_size=256, batch_size=1, steps=0, checkpoint_every=0,
+                          output_dir=str(tmp_path / "out"), backend="torch", init_weights=str(path))
+    nets = RomeTrainer(cfg, synthetic_dir_small).head.networks
+    for key, value in state.items():
+        prefix = key.split(".")[0] + "."
+        if prefix in ("autoencoder.", "mesh_deformer.", "mlp_deformer.", "unet."):
+            mine = nets.state_dict()[key]
+            assert torch.equal(mine, value.to(mine.dtype)), key
+    small = cfg.replace(size="small", profile_options={})
+    with pytest.raises(CheckpointError, match="rome.pth"):
+        RomeTrainer(small, synthetic_dir_small)
