@@ -10,6 +10,7 @@ Commands log through :mod:`logging`; ``-v`` shows more.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import sys
 from pathlib import Path
@@ -232,10 +233,12 @@ def train() -> None:
               help="Checkpoint folder to continue from, or 'latest' (the newest in the output folder, if any).")
 @click.option("--no-offsets", "no_offsets", is_flag=True, help="The 'w/o offsets' ablation (offsets: false).")
 @click.option("--init-weights", "init_weights", type=click.Path(path_type=Path), default=None,
-              help="Networks .safetensors to start from (a warm start at step 0; overrides init_weights).")
+              help="Networks .safetensors or the released rome.pth to start from (a warm start at step 0).")
+@click.option("--dry-run", "dry_run", is_flag=True,
+              help="Print the resolved config and the data found as JSON, and train nothing.")
 @handle_errors
 def train_rome(config_path: Path, assets_dir: Path | None, out: Path | None, steps: int | None, resume: str | None,
-               no_offsets: bool, init_weights: Path | None) -> None:
+               no_offsets: bool, init_weights: Path | None, dry_run: bool) -> None:
     """Train the full ROME model (losses and weights of the reference; see the config)."""
     from rome_smplx.io.atomic import check_work_dir
     from rome_smplx.trainers import RomeTrainConfig, train_from_config
@@ -246,6 +249,11 @@ def train_rome(config_path: Path, assets_dir: Path | None, out: Path | None, ste
                                  ("offsets", False if no_offsets else None),
                                  ("init_weights", None if init_weights is None else str(init_weights))) if v is not None}
     config = config.replace(**changes) if changes else config
+    if dry_run:
+        from rome_smplx.trainers.rome_trainer import describe_run
+
+        click.echo(json.dumps(describe_run(config, assets_dir, resume=resume), indent=1))
+        return
     check_work_dir(config.output_dir)
     trainer = train_from_config(config, assets_dir, resume=resume)
     click.echo(f"trained {trainer.step} steps; checkpoints in {config.output_dir}")

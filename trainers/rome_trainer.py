@@ -524,6 +524,33 @@ def build_dataset(config: RomeTrainConfig, assets_dir: str | os.PathLike):
     return SyntheticPeopleDataset(assets_dir, image_size=config.image_size)
 
 
+def describe_run(config: RomeTrainConfig, assets_dir: Optional[str | os.PathLike] = None, *,
+                 resume: Optional[str] = None) -> dict[str, Any]:
+    """What :func:`train_from_config` would do, without building networks or training
+    (``rome-smplx train rome --dry-run``): the resolved config, the assets, the data found and the
+    checkpoint a resume would start from."""
+    from rome_smplx.assets import Assets
+
+    config.validate()
+    assets = Assets.from_dir(assets_dir) if assets_dir is not None else Assets.discover()
+    ds = build_dataset(config, assets.root)
+    data: dict[str, Any] = {"kind": config.data or "people", "class": type(ds).__name__, "items": len(ds)}
+    if config.data == "video":
+        data.update(seeds=list(config.seeds), frames=config.frames, mode=config.mode,
+                    tracking_noise=config.tracking_noise)
+    elif config.data == "frames":
+        data.update(folder=str(config.data_dir))
+    start = None
+    if resume == "latest":
+        start = latest_checkpoint(config.output_dir)
+    elif resume is not None:
+        start = Path(resume)
+    return {"config": config.to_dict(), "assets": str(assets.root), "data": data,
+            "resume_from": None if start is None else str(start),
+            "warm_start_from": None if start is not None else config.init_weights,
+            "steps_per_epoch": max(1, len(ds) // config.batch_size)}
+
+
 def train_from_config(
     config: RomeTrainConfig, assets_dir: Optional[str | os.PathLike] = None, *, resume: Optional[str] = None
 ) -> RomeTrainer:

@@ -208,6 +208,18 @@ def test_cli_train_rome(tmp_path, synthetic_dir_small):
                                str(synthetic_dir_small), "--out", str(tmp_path / "cli_out"), "--steps", "1"])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "cli_out" / "step_0000001" / "networks.safetensors").is_file()
+    # --dry-run: the resolved config and the data as JSON, nothing written
+    res = runner.invoke(main, ["train", "rome", "--config", str(tmp_path / "cfg.yaml"), "--assets",
+                               str(synthetic_dir_small), "--out", str(tmp_path / "dry"), "--steps", "9",
+                               "--init-weights", str(tmp_path / "w.safetensors"), "--dry-run"])
+    assert res.exit_code == 0, res.output
+    import json
+
+    info = json.loads(res.output)
+    assert info["config"]["steps"] == 9 and info["config"]["output_dir"] == str(tmp_path / "dry")
+    assert info["data"]["class"] == "SyntheticPeopleDataset" and info["data"]["items"] > 0
+    assert info["warm_start_from"] == str(tmp_path / "w.safetensors") and info["resume_from"] is None
+    assert not (tmp_path / "dry").exists()
     (tmp_path / "bad.yaml").write_text("nope: 1\n")
     res = runner.invoke(main, ["train", "rome", "--config", str(tmp_path / "bad.yaml")])
     assert res.exit_code == 2
