@@ -145,6 +145,8 @@ class RomeTrainer:
         self.opt_d = torch.optim.Adam(self.dis_params, lr=config.lr_d, betas=config.betas)
         self.step = 0
         self.history: list[dict[str, float]] = []
+        #: samples skipped because they could not be read or held NaN/inf, by reason (saved with checkpoints)
+        self.skipped_samples: dict[str, int] = {}
         self.rank, self.world = _dist()
 
     # ------------------------------------------------------------------ setup
@@ -381,10 +383,21 @@ class RomeTrainer:
         if len(dataset) == 0:
             raise InputError("the training dataset is empty")
         items = []
-        for epoch, index in self.batch_indices(len(dataset), step):
+        n = len(dataset)
+        for epoch, index in self.batch_indices(n, step):
             if hasattr(dataset, "set_epoch"):
                 dataset.set_epoch(epoch)
-            items.append(dataset[index])
+            for attempt in range(n):  # a bad sample is skipped for the next one (deterministically)
+                j = (index + attempt) % n
+                item, why, detail = _load_item(dataset, j)
+                if item is not None:
+                    items.append(item)
+                    break
+                self.skipped_samples[why] = self.skipped_samples.get(why, 0) + 1
+                logger.warning("step %d: skipped sample %d (%s: %s); %d skipped so far", step, j, why, detail,
+                               sum(self.skipped_samples.values()))
+            else:
+                raise InputError(f"no usable sample in the training dataset ({n} tried; last: {why}: {detail})")
         return collate(items)
 
     def fit(self, dataset, steps: Optional[int] = None, *, progress: bool = True) -> list[dict[str, float]]:
@@ -427,7 +440,8 @@ class RomeTrainer:
                 torch.save({"opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}, f)
             self.config.save_json(tmp / "config.json")
             write_json_atomic({"format": CHECKPOINT_FORMAT, "step": self.step,
-                               "last_losses": self.history[-1] if self.history else {}}, tmp / "state.json")
+                               "last_losses": self.history[-1] if self.history else {},
+                               "skipped_samples": dict(self.skipped_samples)}, tmp / "state.json")
         logger.info("checkpoint written to %s (step %d)", folder, self.step)
         return folder
 
@@ -488,6 +502,7 @@ class RomeTrainer:
         except (ValueError, KeyError) as exc:
             raise CheckpointError(f"{folder / 'optimizers.pt'}: does not fit these networks ({exc})") from None
         self.step = state["step"]
+        self.skipped_samples = dict(state.get("skipped_samples", {}))
         logger.info("resumed from %s at step %d", folder, self.step)
         return self
 
@@ -498,6 +513,18 @@ class RomeTrainer:
         if overrides:
             config = config.replace(**overrides)
         return cls(config, assets).resume(path)
+
+
+def _load_item(dataset, index: int) -> tuple[Optional[dict[str, Tensor]], str, str]:
+    """``(item, "", "")``, or ``(None, "unreadable" | "non-finite", detail)`` for a bad sample."""
+    try:
+        item = dataset[index]
+    except (InputError, OSError, ValueError, KeyError) as exc:
+        return None, "unreadable", str(exc)
+    for k, v in item.items():
+        if isinstance(v, Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            return None, "non-finite", k
+    return item, "", ""
 
 
 def latest_checkpoint(output_dir: str | os.PathLike) -> Optional[Path]:

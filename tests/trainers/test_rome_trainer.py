@@ -242,3 +242,39 @@ def test_warm_start_from_a_networks_file(tmp_path, synthetic_dir_small, dataset)
         RomeTrainer(_config(tmp_path, init_weights=str(tmp_path / "missing.safetensors")), synthetic_dir_small)
     with pytest.raises(CheckpointError, match="profile"):
         RomeTrainer(_config(tmp_path, image_size=96, init_weights=str(file)), synthetic_dir_small)
+
+
+def test_bad_samples_are_skipped_and_counted(tmp_path, synthetic_dir_small, dataset):
+    """A corrupt frame (reader raises) and NaN codes are skipped for the next sample, counted, saved
+    with the checkpoint and restored on resume; a dataset with nothing usable stops with a clear error."""
+
+    class Broken(torch.utils.data.Dataset):
+        def __init__(self, base, bad_read=(), bad_nan=()):
+            self.base, self.bad_read, self.bad_nan = base, set(bad_read), set(bad_nan)
+
+        def __len__(self):
+            return 6  # the base repeated
+
+        def __getitem__(self, i):
+            if i in self.bad_read:
+                raise InputError(f"frame_{i:03d}.png: not a PNG file")
+            item = dict(self.base[i % len(self.base)])
+            if i in self.bad_nan:
+                item["target_exp"] = torch.full_like(item["target_exp"], float("nan"))
+            return item
+
+    n = 6
+    broken = Broken(dataset, bad_read=range(0, n, 2), bad_nan=[1])
+    trainer = RomeTrainer(_config(tmp_path, batch_size=3), synthetic_dir_small)
+    for step in range(3):
+        batch = trainer.make_batch(broken, step)
+        assert batch["target_exp"].shape[0] == 3
+        assert all(bool(torch.isfinite(v).all()) for v in batch.values() if v.is_floating_point())
+    skipped = dict(trainer.skipped_samples)
+    assert skipped.get("unreadable", 0) >= 3 and skipped.get("non-finite", 0) >= 1, skipped
+    folder = trainer.save_checkpoint()
+    resumed = RomeTrainer(_config(tmp_path, batch_size=3), synthetic_dir_small).resume(folder)
+    assert resumed.skipped_samples == skipped
+    with pytest.raises(InputError, match="no usable sample"):
+        RomeTrainer(_config(tmp_path, output_dir=str(tmp_path / "o2")), synthetic_dir_small).make_batch(
+            Broken(dataset, bad_read=range(n)), 0)
