@@ -243,8 +243,11 @@ def test_two_processes_100_rounds_one_complete_result_no_leftovers(tmp_path):
 
 # ------------------------------------------------------------------------------------ signals
 _SLOW_WRITER = textwrap.dedent("""
-    import sys, time
+    import signal, sys, time
     from pathlib import Path
+    # a shell that starts jobs in the background ignores SIGINT for them, and Python then installs no
+    # KeyboardInterrupt handler; give this child the terminal's behaviour whatever launched the tests
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from rome_smplx.io.atomic import atomic_dir, atomic_path
     target = Path(sys.argv[1])
     with atomic_dir(target) as tmp:
