@@ -714,6 +714,8 @@ class SyntheticSubject:
             image ``(B, 3, S, S)`` on the subject's background and matte ``(B, 1, S, S)``.
         """
         frames = list(frames)
+        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 16:
+            raise InputError(f"render_codes: image_size must be an integer >= 16, found {image_size!r}")
         if codes.batch_size != len(frames):
             raise InputError(f"render_codes: {codes.batch_size} codes for {len(frames)} frames")
         img, cover, _, _, _ = self._draw(codes, frames, image_size, backend)

@@ -159,6 +159,8 @@ def test_render_codes_is_the_render_at_the_true_codes(subject):
     assert float((moved - img).abs().mean()) > 1e-3  # tracker noise moves the head
     with pytest.raises(InputError, match="3 codes for 2 frames"):
         subject.render_codes(tracked, frames[:2], 96)
+    with pytest.raises(InputError, match="image_size"):
+        subject.render_codes(tracked, frames, 8)
 
 
 def test_tracking_noise_has_the_stated_size(subject):
