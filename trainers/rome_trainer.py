@@ -551,6 +551,14 @@ def build_dataset(config: RomeTrainConfig, assets_dir: str | os.PathLike):
     return SyntheticPeopleDataset(assets_dir, image_size=config.image_size)
 
 
+def _resume_from(config: RomeTrainConfig, resume: Optional[str]) -> Optional[Path]:
+    """The checkpoint folder a run starts from: ``resume`` itself, the newest in the output folder for
+    ``"latest"`` (``None`` when there is none yet), or ``None``."""
+    if resume == "latest":
+        return latest_checkpoint(config.output_dir)
+    return None if resume is None else Path(resume)
+
+
 def describe_run(config: RomeTrainConfig, assets_dir: Optional[str | os.PathLike] = None, *,
                  resume: Optional[str] = None) -> dict[str, Any]:
     """What :func:`train_from_config` would do, without building networks or training
@@ -567,11 +575,7 @@ def describe_run(config: RomeTrainConfig, assets_dir: Optional[str | os.PathLike
                     tracking_noise=config.tracking_noise)
     elif config.data == "frames":
         data.update(folder=str(config.data_dir))
-    start = None
-    if resume == "latest":
-        start = latest_checkpoint(config.output_dir)
-    elif resume is not None:
-        start = Path(resume)
+    start = _resume_from(config, resume)
     return {"config": config.to_dict(), "assets": str(assets.root), "data": data,
             "resume_from": None if start is None else str(start),
             "warm_start_from": None if start is not None else config.init_weights,
@@ -590,10 +594,9 @@ def train_from_config(
     assets = Assets.from_dir(assets_dir) if assets_dir is not None else Assets.discover()
     if config.threads:
         torch.set_num_threads(config.threads)
-    if resume == "latest":
-        resume = latest_checkpoint(config.output_dir)
-        if resume is None:
-            logger.info("no checkpoint in %s yet: starting from step 0", config.output_dir)
+    asked, resume = resume, _resume_from(config, resume)
+    if asked == "latest" and resume is None:
+        logger.info("no checkpoint in %s yet: starting from step 0", config.output_dir)
     profile = None
     if resume is not None:
         # continue with the networks' own profile (checkpoints written before a profile gained new
