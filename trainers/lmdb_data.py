@@ -72,7 +72,7 @@ def _decode_image(data: Any, where: str, channels: int) -> Tensor:
 def decode_record(data: bytes, where: str) -> dict[str, Any]:
     """One LMDB value -> ``image`` (1, 3, S, S), ``mask`` (1, 1, S, S), ``keypoints`` (68, 2) pixels,
     ``theta`` (2, 3), validated (``where`` names the shard and key in errors)."""
-    from rome_smplx.assets.pickle_safe import loads_restricted
+    from rome_smplx.io.pickle_safe import loads_restricted
 
     rec = loads_restricted(data, where)
     if not isinstance(rec, dict):
@@ -158,7 +158,7 @@ class VoxCelebLmdbDataset(torch.utils.data.Dataset):
 
     def __init__(self, root: str | os.PathLike, split: str = "train", image_size: int = 256, seed: int = 0,
                  flame: Optional[Any] = None, zoom: float = 1.25) -> None:
-        from rome_smplx.assets.pickle_safe import load_pickle
+        from rome_smplx.io.pickle_safe import load_pickle
 
         _lmdb()
         self.root = Path(root)

@@ -6,7 +6,7 @@ and the restricted unpickler :func:`load_pickle`. The folder layout is in
 """
 
 from rome_smplx.assets.core import Assets, LandmarkEmbedding, RomeData, cache_root
-from rome_smplx.assets.pickle_safe import load_npy, load_pickle
+from rome_smplx.io.pickle_safe import load_npy, load_pickle
 from rome_smplx.assets.validate import AssetEntry, AssetReport
 
 __all__ = [

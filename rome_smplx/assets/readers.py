@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from rome_smplx.assets.pickle_safe import _read_bytes, load_npy, loads_restricted
+from rome_smplx.io.pickle_safe import _read_bytes, load_npy, loads_restricted
 from rome_smplx.errors import AssetError
 
 
@@ -158,7 +158,7 @@ __all__ = [
 
 
 def load_npy_any(path: str | Path) -> Any:
-    """``.npy`` / ``.npz`` content through the restricted reader (see :func:`pickle_safe.load_npy`)."""
+    """``.npy`` / ``.npz`` content through the restricted reader (see :func:`rome_smplx.io.pickle_safe.load_npy`)."""
     return load_npy(path)
 
 

@@ -420,10 +420,10 @@ def write_default_stats(out: str | os.PathLike | None = None, *, assets: "Assets
                         seeds: Sequence[int] = STATS_SEEDS) -> Path:
     """Recompute the shipped stats: the default linear model on the synthetic default assets, over the first
     frame of each training subject of ``seeds``. Writes :data:`STATS_FILE` (or ``out``)."""
-    import rome_smplx as rs
+    from rome_smplx.assets import Assets
     from rome_smplx.avatar.head import HeadAvatar
 
-    assets = assets if assets is not None else rs.Assets.discover()
+    assets = assets if assets is not None else Assets.discover()
     head = HeadAvatar.from_assets(assets, "linear", backend="torch")
     seeds = range(seeds.start, seeds.stop) if isinstance(seeds, range) else list(seeds)
     ds = _video_images(assets, seeds, head.image_size)

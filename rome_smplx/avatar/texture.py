@@ -175,7 +175,7 @@ def crop_camera(body_cam: Tensor, bbox: Sequence[float], image_size: Sequence[in
 
     Args:
         body_cam: ``(1, 3)`` PIXIE's ``body_cam`` converted to the y-up frame
-            (:func:`rome_smplx.bridges.pixie.to_y_up` flips ``ty``).
+            (:func:`rome_smplx.io.pixie.to_y_up` flips ``ty``).
         bbox: ``[x1, y1, x2, y2]`` detector box in photo pixels; PIXIE's crop is the square of side
             ``scale * max(w, h)`` centred on it.
         image_size: ``(H, W)`` of the photo.

@@ -367,7 +367,7 @@ def load_pixie_folder(folder: str | os.PathLike, *, fps: float | None = None, pa
     """
     from tqdm.auto import tqdm
 
-    from rome_smplx.bridges import pixie
+    from rome_smplx.io import pixie
 
     folder = Path(folder)
     if not folder.is_dir():

@@ -277,8 +277,8 @@ def write_person(head, rome, person: SyntheticPerson, folder, name: str) -> Path
     """
     from PIL import Image
 
-    from rome_smplx.bridges.deca import save_codedict
-    from rome_smplx.bridges.pixie import save_param_pkl, to_y_down
+    from rome_smplx.io.deca import save_codedict
+    from rome_smplx.io.pixie import save_param_pkl, to_y_down
     from rome_smplx.io.atomic import atomic_path
     from rome_smplx.types import FlameParams, SmplxParams
 
