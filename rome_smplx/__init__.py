@@ -4,13 +4,14 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from rome_smplx.errors import AssetError, BackendError, CheckpointError, InputError, RomeSmplxError
+from rome_smplx.errors import AssetError, BackendError, CheckpointError, InputError, RomeSmplxError, ShapeError
 
 __all__ = [
     "__version__",
     "RomeSmplxError",
     "AssetError",
     "InputError",
+    "ShapeError",
     "CheckpointError",
     "BackendError",
     "Assets",

@@ -43,6 +43,13 @@ class InputError(RomeSmplxError):
     """A user input (image, parameters, tensor shape, motion file, ...) is not what was expected."""
 
 
+class ShapeError(InputError):
+    """A tensor argument has the wrong type, shape or kind of dtype (see :func:`rome_smplx.checks.check_shape`).
+
+    A subclass of :class:`InputError`, so ``except InputError`` catches it too.
+    """
+
+
 class CheckpointError(RomeSmplxError):
     """A network checkpoint is missing, unreadable, unsafe, or does not fit the network."""
 
@@ -51,4 +58,4 @@ class BackendError(RomeSmplxError):
     """An optional backend (pytorch3d, mediapipe, pyrender) was requested but is not available."""
 
 
-__all__ = ["RomeSmplxError", "AssetError", "InputError", "CheckpointError", "BackendError"]
+__all__ = ["RomeSmplxError", "AssetError", "InputError", "ShapeError", "CheckpointError", "BackendError"]

@@ -30,7 +30,7 @@ PACKAGES = (
     "rome_smplx.render.raster", "rome_smplx.avatar", "rome_smplx.bridges", "rome_smplx.trainers",
     "rome_smplx.weights",
 )
-TOP_MODULES = ("rome_smplx.errors", "rome_smplx.types", "rome_smplx.pipeline")
+TOP_MODULES = ("rome_smplx.errors", "rome_smplx.checks", "rome_smplx.types", "rome_smplx.pipeline")
 
 
 def _modules(package: str) -> list[ModuleType]:
