@@ -321,66 +321,12 @@ class Assets:
         )
 
     def _rome_file(self, key: str) -> _Loaded:
+        rule = va.ROME_FILE_RULES.get(key)
+        if rule is None:
+            raise InputError(f"unknown ROME data key {key!r}")
         n, nf = self._flame_counts()
-        if key in ("hair_list", "neck_list", "hair_edge_list", "neck_edge_list"):
-            def fn(p: Path):
-                arr, issues = va.validate_index_list(rd.read_pickle_any(p), n, "index list")
-                base = {"hair_edge_list": "hair_list", "neck_edge_list": "neck_list"}.get(key)
-                if arr is not None and base is not None:
-                    inner = self._rome_file(base).value
-                    if inner is not None:
-                        extra = np.setdiff1d(inner, arr)
-                        if extra.size:
-                            issues = issues + [va.Issue(
-                                "invalid", f"must contain every vertex of {base}.pkl, misses {extra.size} of them"
-                            )]
-                            arr = None
-                return arr, issues
-            return self._load(key, fn)
-        if key in ("hair_faces", "neck_faces"):
-            edge = self._rome_file(key.replace("faces", "edge_list")).value
-            hi = None if edge is None else len(edge)
-            return self._load(key, lambda p: va.validate_faces_tensor(
-                rd.read_tensor_file(p), hi, "faces", f"length of {key.split('_')[0]}_edge_list"
-            ))
-        if key == "faces":
-            return self._load(key, lambda p: va.validate_faces_tensor(
-                rd.read_tensor_file(p), n, "faces", "FLAME vertex count", min_faces=nf
-            ))
-        if key == "uv_faces":
-            faces = self._rome_file("faces").value
-
-            def fn_uv(p: Path):
-                arr, issues = va.validate_faces_tensor(rd.read_tensor_file(p), None, "uv faces", "")
-                if arr is not None and faces is not None and arr.shape != faces.shape:
-                    return None, issues + [va.Issue(
-                        "invalid", f"expected the shape of faces_v2 {tuple(faces.shape)}, found {tuple(arr.shape)}"
-                    )]
-                return arr, issues
-            return self._load(key, fn_uv)
-        if key == "vertex_uvs":
-            def fn_uvs(p: Path):
-                arr, issues = va.validate_float_tensor(rd.read_tensor_file(p), (n, 2), "vertex uvs")
-                if arr is not None and np.abs(arr).max(initial=0.0) > 1.0 + 1e-5:
-                    return None, issues + [va.Issue(
-                        "invalid", f"vertex uvs must lie in [-1, 1], found max |uv| = {np.abs(arr).max():.4g}"
-                    )]
-                return arr, issues
-            return self._load(key, fn_uvs)
-        if key == "linear_basis":
-            def fn_basis(p: Path):
-                arr, issues = va.validate_float_tensor(
-                    rd.read_tensor_file(p), (None if n is None else 3 * n, None), "basis", squeeze_batch=False
-                )
-                if arr is not None:
-                    more = va.check_orthonormal(arr, "basis")
-                    if more:
-                        return None, issues + more
-                return arr, issues
-            return self._load(key, fn_basis)
-        if key == "mean_deform":
-            return self._load(key, lambda p: va.validate_float_tensor(rd.read_tensor_file(p), (n, 3), "mean offsets"))
-        raise InputError(f"unknown ROME data key {key!r}")
+        context = va.RomeContext(n, nf, {k: self._rome_file(k).value for k in rule.needs})
+        return self._load(key, lambda p: rule.load(p, context))
 
     def _checkpoint(self, key: str) -> _Loaded:
         def fn(p: Path):

@@ -17,12 +17,14 @@ expressions, which cannot represent PIXIE's 200 betas + 50 expressions or DECA's
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rome_smplx.assets.readers import to_numpy
+from rome_smplx.assets.readers import read_pickle_any, read_tensor_file, to_numpy
 
 # The 68-point landmark layout of FLAME/DECA/smplx: 51 static inner-face points + 17 contour points;
 # the contour look-up table has one row per degree of yaw in [-39, 39] (79 rows).
@@ -442,6 +444,123 @@ def check_orthonormal(basis: np.ndarray, label: str) -> list[Issue]:
 
 
 # ---------------------------------------------------------------------------------------------------
+# ROME's data files: one rule per key of layout.SPECS
+
+
+@dataclass(frozen=True)
+class RomeContext:
+    """What a ROME file's rule may compare against.
+
+    Attributes:
+        num_vertices: FLAME's vertex count (None when the FLAME file is unusable).
+        num_faces: FLAME's face count (None likewise).
+        needed: the validated values of the keys the rule ``needs`` (None where unusable or missing).
+    """
+
+    num_vertices: int | None
+    num_faces: int | None
+    needed: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RomeFileRule:
+    """How one ROME data file is read and checked.
+
+    Attributes:
+        read: the reader of the file (``path -> raw content``), e.g. the restricted unpickler.
+        check: ``(raw, context) -> (value or None, issues)``; never raises on bad content.
+        needs: keys of other ROME files whose validated values ``check`` compares against.
+    """
+
+    read: Callable[[Path], Any]
+    check: Callable[[Any, RomeContext], tuple[Any, list[Issue]]]
+    needs: tuple[str, ...] = ()
+
+    def load(self, path: Path, context: RomeContext) -> tuple[Any, list[Issue]]:
+        """Read ``path`` and check its content."""
+        return self.check(self.read(path), context)
+
+
+def _index_list(raw: Any, ctx: RomeContext) -> tuple[Any, list[Issue]]:
+    return validate_index_list(raw, ctx.num_vertices, "index list")
+
+
+def _edge_list(base: str) -> Callable[[Any, RomeContext], tuple[Any, list[Issue]]]:
+    """A ``*_edge_list.pkl``: an index list holding every vertex of ``base`` (its inner list)."""
+
+    def check(raw: Any, ctx: RomeContext) -> tuple[Any, list[Issue]]:
+        arr, issues = validate_index_list(raw, ctx.num_vertices, "index list")
+        inner = ctx.needed.get(base)
+        if arr is not None and inner is not None:
+            extra = np.setdiff1d(inner, arr)
+            if extra.size:
+                return None, issues + [Issue("invalid", f"must contain every vertex of {base}.pkl, misses {extra.size} of them")]
+        return arr, issues
+
+    return check
+
+
+def _part_faces(part: str) -> Callable[[Any, RomeContext], tuple[Any, list[Issue]]]:
+    """``hair_faces.pth`` / ``neck_faces.pth``: faces indexing the part's edge list."""
+
+    def check(raw: Any, ctx: RomeContext) -> tuple[Any, list[Issue]]:
+        edge = ctx.needed.get(f"{part}_edge_list")
+        return validate_faces_tensor(raw, None if edge is None else len(edge), "faces", f"length of {part}_edge_list")
+
+    return check
+
+
+def _faces(raw: Any, ctx: RomeContext) -> tuple[Any, list[Issue]]:
+    return validate_faces_tensor(raw, ctx.num_vertices, "faces", "FLAME vertex count", min_faces=ctx.num_faces)
+
+
+def _uv_faces(raw: Any, ctx: RomeContext) -> tuple[Any, list[Issue]]:
+    arr, issues = validate_faces_tensor(raw, None, "uv faces", "")
+    faces = ctx.needed.get("faces")
+    if arr is not None and faces is not None and arr.shape != faces.shape:
+        return None, issues + [Issue("invalid", f"expected the shape of faces_v2 {tuple(faces.shape)}, found {tuple(arr.shape)}")]
+    return arr, issues
+
+
+def _vertex_uvs(raw: Any, ctx: RomeContext) -> tuple[Any, list[Issue]]:
+    arr, issues = validate_float_tensor(raw, (ctx.num_vertices, 2), "vertex uvs")
+    if arr is not None and np.abs(arr).max(initial=0.0) > 1.0 + 1e-5:
+        return None, issues + [Issue("invalid", f"vertex uvs must lie in [-1, 1], found max |uv| = {np.abs(arr).max():.4g}")]
+    return arr, issues
+
+
+def _linear_basis(raw: Any, ctx: RomeContext) -> tuple[Any, list[Issue]]:
+    n = ctx.num_vertices
+    arr, issues = validate_float_tensor(raw, (None if n is None else 3 * n, None), "basis", squeeze_batch=False)
+    if arr is not None:
+        more = check_orthonormal(arr, "basis")
+        if more:
+            return None, issues + more
+    return arr, issues
+
+
+def _mean_deform(raw: Any, ctx: RomeContext) -> tuple[Any, list[Issue]]:
+    return validate_float_tensor(raw, (ctx.num_vertices, 3), "mean offsets")
+
+
+#: The rule of every ROME data file, keyed like :data:`rome_smplx.assets.layout.SPECS` (the network
+#: weights ``rome_weights``/``linear_weights`` are checkpoints, checked by their header instead).
+ROME_FILE_RULES: dict[str, RomeFileRule] = {
+    "hair_list": RomeFileRule(read_pickle_any, _index_list),
+    "neck_list": RomeFileRule(read_pickle_any, _index_list),
+    "hair_edge_list": RomeFileRule(read_pickle_any, _edge_list("hair_list"), needs=("hair_list",)),
+    "neck_edge_list": RomeFileRule(read_pickle_any, _edge_list("neck_list"), needs=("neck_list",)),
+    "hair_faces": RomeFileRule(read_tensor_file, _part_faces("hair"), needs=("hair_edge_list",)),
+    "neck_faces": RomeFileRule(read_tensor_file, _part_faces("neck"), needs=("neck_edge_list",)),
+    "faces": RomeFileRule(read_tensor_file, _faces),
+    "uv_faces": RomeFileRule(read_tensor_file, _uv_faces, needs=("faces",)),
+    "vertex_uvs": RomeFileRule(read_tensor_file, _vertex_uvs),
+    "linear_basis": RomeFileRule(read_tensor_file, _linear_basis),
+    "mean_deform": RomeFileRule(read_tensor_file, _mean_deform),
+}
+
+
+# ---------------------------------------------------------------------------------------------------
 # Report
 
 
@@ -529,6 +648,9 @@ __all__ = [
     "Collector",
     "Embedding",
     "Issue",
+    "ROME_FILE_RULES",
+    "RomeContext",
+    "RomeFileRule",
     "check_orthonormal",
     "validate_correspondence",
     "validate_deca_embedding",

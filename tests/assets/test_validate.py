@@ -187,3 +187,31 @@ def test_orthonormal_check():
     q, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(30, 4)))
     assert va.check_orthonormal(q, "basis") == []
     assert va.check_orthonormal(q * 1.01, "basis")[0].status == "invalid"
+
+
+def test_rome_file_rules_cover_the_rome_folder_of_the_layout():
+    """One rule per ROME data file of layout.SPECS (the checkpoints are checked by their header)."""
+    rome_keys = {s.key for s in layout.SPECS if s.folder == "rome"} - {"rome_weights", "linear_weights"}
+    assert set(va.ROME_FILE_RULES) == rome_keys
+    for key, rule in va.ROME_FILE_RULES.items():
+        assert set(rule.needs) <= set(va.ROME_FILE_RULES) - {key}, key
+
+
+def test_rome_file_rules_compare_with_what_they_need():
+    ctx = va.RomeContext(num_vertices=10, num_faces=2, needed={"hair_list": np.array([1, 2, 3])})
+    edge = va.ROME_FILE_RULES["hair_edge_list"].check
+    arr, issues = edge([1, 2, 3, 4], ctx)
+    assert issues == [] and arr.tolist() == [1, 2, 3, 4]
+    arr, issues = edge([1, 2, 4], ctx)
+    assert arr is None and _invalid(issues) == ["must contain every vertex of hair_list.pkl, misses 1 of them"]
+    faces = va.ROME_FILE_RULES["hair_faces"].check
+    ok = np.array([[0, 1, 2], [1, 2, 3]])
+    assert faces(ok, va.RomeContext(10, 2, {"hair_edge_list": np.arange(4)}))[0] is not None
+    _, issues = faces(ok, va.RomeContext(10, 2, {"hair_edge_list": np.arange(3)}))
+    assert any("length of hair_edge_list" in r for r in _invalid(issues))
+    uv = va.ROME_FILE_RULES["uv_faces"].check
+    _, issues = uv(ok, va.RomeContext(10, 2, {"faces": np.zeros((3, 3), dtype=np.int64)}))
+    assert any("expected the shape of faces_v2 (3, 3), found (2, 3)" in r for r in _invalid(issues))
+    uvs = va.ROME_FILE_RULES["vertex_uvs"].check
+    _, issues = uvs(np.full((10, 2), 1.5, dtype=np.float32), ctx)
+    assert any("max |uv| = 1.5" in r for r in _invalid(issues))
