@@ -14,6 +14,7 @@ from typing import Any, Optional
 import torch
 from torch import Tensor
 
+from rome_smplx.checks import check_shape
 from rome_smplx.errors import InputError
 
 
@@ -86,15 +87,12 @@ class _TensorDataclass:
         return torch.device("cpu")
 
 
-def _check(name: str, t: Optional[Tensor], shape: tuple, owner: str) -> None:
-    """Check ``t`` against ``shape`` (``None`` entries are free); raise :class:`InputError`."""
+def _field(owner: str, name: str, t: Optional[Tensor], shape: str, batch: Optional[int] = None) -> None:
+    """Check the field ``owner.name`` against ``shape`` (a :func:`~rome_smplx.checks.check_shape` spec
+    whose ``B`` is ``batch``) and for NaN/inf; ``None`` passes. Raises :class:`InputError`."""
     if t is None:
         return
-    if not isinstance(t, Tensor):
-        raise InputError(f"{owner}.{name}: expected a torch.Tensor, found {type(t).__name__}")
-    if t.dim() != len(shape) or any(s is not None and s != d for s, d in zip(shape, t.shape)):
-        want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
-        raise InputError(f"{owner}.{name}: expected shape {want}, found {tuple(t.shape)}")
+    check_shape(t, shape, f"{owner}.{name}", dims=None if batch is None else {"B": batch})
     if t.is_floating_point() and not torch.isfinite(t).all():
         raise InputError(f"{owner}.{name}: contains NaN or inf values")
 
@@ -128,9 +126,9 @@ class FlameParams(_TensorDataclass):
     cam: Optional[Tensor] = None
 
     def __post_init__(self) -> None:
-        _check("shape", self.shape, (None, None), "FlameParams")
+        _field("FlameParams", "shape", self.shape, "B,S")
         b = self.shape.shape[0]
-        _check("expression", self.expression, (b, None), "FlameParams")
+        _field("FlameParams", "expression", self.expression, "B,E", b)
         if self.global_rot is None:
             self.global_rot = _eye(b, like=self.shape)
         if self.jaw_rot is None:
@@ -139,11 +137,11 @@ class FlameParams(_TensorDataclass):
             self.neck_rot = _eye(b, like=self.shape)
         if self.eye_rots is None:
             self.eye_rots = _eye(b, 2, like=self.shape)
-        _check("global_rot", self.global_rot, (b, 3, 3), "FlameParams")
-        _check("jaw_rot", self.jaw_rot, (b, 3, 3), "FlameParams")
-        _check("neck_rot", self.neck_rot, (b, 3, 3), "FlameParams")
-        _check("eye_rots", self.eye_rots, (b, 2, 3, 3), "FlameParams")
-        _check("cam", self.cam, (b, 3), "FlameParams")
+        _field("FlameParams", "global_rot", self.global_rot, "B,3,3", b)
+        _field("FlameParams", "jaw_rot", self.jaw_rot, "B,3,3", b)
+        _field("FlameParams", "neck_rot", self.neck_rot, "B,3,3", b)
+        _field("FlameParams", "eye_rots", self.eye_rots, "B,2,3,3", b)
+        _field("FlameParams", "cam", self.cam, "B,3", b)
 
     _batch_field = "shape"
 
@@ -180,9 +178,9 @@ class SmplxParams(_TensorDataclass):
     frame: str = "y_up"
 
     def __post_init__(self) -> None:
-        _check("betas", self.betas, (None, None), "SmplxParams")
+        _field("SmplxParams", "betas", self.betas, "B,S")
         b = self.betas.shape[0]
-        _check("expression", self.expression, (b, None), "SmplxParams")
+        _field("SmplxParams", "expression", self.expression, "B,E", b)
         like = self.betas
         defaults = {
             "global_orient": _eye(b, like=like),
@@ -197,12 +195,12 @@ class SmplxParams(_TensorDataclass):
             if getattr(self, k) is None:
                 setattr(self, k, v)
         for k in ("global_orient", "jaw_pose", "leye_pose", "reye_pose"):
-            _check(k, getattr(self, k), (b, 3, 3), "SmplxParams")
-        _check("body_pose", self.body_pose, (b, 21, 3, 3), "SmplxParams")
-        _check("left_hand_pose", self.left_hand_pose, (b, 15, 3, 3), "SmplxParams")
-        _check("right_hand_pose", self.right_hand_pose, (b, 15, 3, 3), "SmplxParams")
-        _check("transl", self.transl, (b, 3), "SmplxParams")
-        _check("cam", self.cam, (b, 3), "SmplxParams")
+            _field("SmplxParams", k, getattr(self, k), "B,3,3", b)
+        _field("SmplxParams", "body_pose", self.body_pose, "B,21,3,3", b)
+        _field("SmplxParams", "left_hand_pose", self.left_hand_pose, "B,15,3,3", b)
+        _field("SmplxParams", "right_hand_pose", self.right_hand_pose, "B,15,3,3", b)
+        _field("SmplxParams", "transl", self.transl, "B,3", b)
+        _field("SmplxParams", "cam", self.cam, "B,3", b)
         if self.frame not in ("y_up", "y_down"):
             raise InputError(f"SmplxParams.frame: expected 'y_up' or 'y_down', found {self.frame!r}")
 
@@ -287,10 +285,10 @@ class Similarity(_TensorDataclass):
     translation: Tensor
 
     def __post_init__(self) -> None:
-        _check("scale", self.scale, (None,), "Similarity")
+        _field("Similarity", "scale", self.scale, "B")
         b = self.scale.shape[0]
-        _check("rotation", self.rotation, (b, 3, 3), "Similarity")
-        _check("translation", self.translation, (b, 3), "Similarity")
+        _field("Similarity", "rotation", self.rotation, "B,3,3", b)
+        _field("Similarity", "translation", self.translation, "B,3", b)
         if bool((self.scale <= 0).any()):
             raise InputError(f"Similarity.scale: expected positive values, found min {float(self.scale.min()):.4g}")
 
@@ -308,12 +306,12 @@ class Similarity(_TensorDataclass):
 
     def apply_vectors(self, vectors: Tensor) -> Tensor:
         """Scale and rotate vectors (offsets, displacements) ``(B, N, 3) -> (B, N, 3)``; no translation."""
-        _check("vectors", vectors, (self.batch_size, None, 3), "Similarity.apply")
+        _field("Similarity.apply", "vectors", vectors, "B,N,3", self.batch_size)
         return self.scale[:, None, None] * torch.matmul(vectors, self.rotation.transpose(-1, -2))
 
     def rotate(self, directions: Tensor) -> Tensor:
         """Rotate directions (normals) ``(B, N, 3) -> (B, N, 3)``; no scale, no translation."""
-        _check("directions", directions, (self.batch_size, None, 3), "Similarity.rotate")
+        _field("Similarity.rotate", "directions", directions, "B,N,3", self.batch_size)
         return torch.matmul(directions, self.rotation.transpose(-1, -2))
 
     def inverse(self) -> "Similarity":

@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rome_smplx.checks import check_shape
 from rome_smplx.errors import InputError
 from rome_smplx.types import FlameParams, HeadReconstruction
 
@@ -88,12 +89,9 @@ def _check_linear(head: "HeadAvatar", fn: str) -> None:
 def _check_recon(head: "HeadAvatar", recon: HeadReconstruction, fn: str, name: str = "recon") -> Tensor:
     if not isinstance(recon, HeadReconstruction):
         raise InputError(f"{fn}: {name} must be a HeadReconstruction, found {type(recon).__name__}")
-    K = head.basis.shape[1]
     c = recon.hair_coeffs
-    if c is None or c.dim() != 2 or c.shape[1] != K:
-        found = None if c is None else tuple(c.shape)
-        raise InputError(f"{fn}: {name}.hair_coeffs must be (B, {K}) coefficients of the linear model (reconstruct "
-                         f"with a 'linear' HeadAvatar), found {found}")
+    check_shape(c, "B,K", f"{fn}: {name}.hair_coeffs (coefficients of the linear model: reconstruct with a 'linear' "
+                "HeadAvatar)", dims={"K": head.basis.shape[1]})
     return c
 
 

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rome_smplx.checks import check_shape
 from rome_smplx.errors import InputError
 from rome_smplx.geometry.mesh import vertex_normals
 from rome_smplx.models.flame import FlameModel
@@ -53,17 +54,16 @@ VARIANTS = ("full", "linear")
 __all__ = ["HeadAvatar", "VARIANTS"]
 
 
-def _check_image(name: str, t: Tensor, channels: int) -> None:
-    if not isinstance(t, Tensor) or t.dim() != 4 or t.shape[1] != channels:
-        found = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
-        raise InputError(f"{name}: expected a float tensor (B, {channels}, H, W) in [0, 1], found {found}")
-    if not t.is_floating_point():
-        raise InputError(f"{name}: expected a float tensor in [0, 1], found dtype {t.dtype}")
+def _image_in_unit_range(name: str, t: Tensor, shape: str, dims: dict | None = None) -> dict:
+    """``t`` is a float tensor of ``shape`` (a :func:`~rome_smplx.checks.check_shape` spec) with finite
+    values in [0, 1]; returns the sizes of the spec's names."""
+    dims = check_shape(t, shape, name, dims=dims, dtype="float")
     if not bool(torch.isfinite(t).all()):
         raise InputError(f"{name}: contains NaN or inf values")
     lo, hi = float(t.min()), float(t.max())
     if lo < -1e-3 or hi > 1 + 1e-3:
         raise InputError(f"{name}: values must lie in [0, 1], found range [{lo:.3g}, {hi:.3g}]")
+    return dims
 
 
 class HeadAvatar(nn.Module):
@@ -343,10 +343,8 @@ class HeadAvatar(nn.Module):
         Returns:
             :class:`HeadReconstruction` with the neural texture, the source-pose offsets and vertices.
         """
-        _check_image("image", image, 3)
-        _check_image("mask", mask, 1)
-        if image.shape[0] != mask.shape[0] or image.shape[-2:] != mask.shape[-2:]:
-            raise InputError(f"image {tuple(image.shape)} and mask {tuple(mask.shape)} must share batch and size")
+        dims = _image_in_unit_range("image", image, "B,3,H,W")
+        _image_in_unit_range("mask", mask, "B,1,H,W", dims)
         if not isinstance(flame, FlameParams) or flame.batch_size != image.shape[0]:
             raise InputError(
                 f"flame: expected FlameParams with batch {image.shape[0]}, found "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from rome_smplx.checks import check_shape
 from rome_smplx.errors import InputError
 
 __all__ = [
@@ -23,18 +24,9 @@ __all__ = [
 ]
 
 
-def _check_verts(verts: Tensor, name: str = "verts") -> None:
-    if not isinstance(verts, Tensor) or not verts.is_floating_point():
-        raise InputError(f"{name}: expected a floating point torch.Tensor of shape (B, V, 3)")
-    if verts.dim() != 3 or verts.shape[-1] != 3:
-        raise InputError(f"{name}: expected shape (B, V, 3), found {tuple(verts.shape)}")
-
-
-def _check_faces(faces: Tensor, num_vertices: int | None = None) -> None:
-    if not isinstance(faces, Tensor) or faces.is_floating_point() or faces.dtype == torch.bool:
-        raise InputError("faces: expected an integer torch.Tensor of shape (F, 3)")
-    if faces.dim() != 2 or faces.shape[1] != 3:
-        raise InputError(f"faces: expected shape (F, 3), found {tuple(faces.shape)}")
+def _faces_in_range(faces: Tensor, num_vertices: int | None = None) -> None:
+    """``faces`` is an integer ``(F, 3)`` tensor whose indices lie in ``[0, num_vertices)``."""
+    check_shape(faces, "F,3", "faces", dtype="int")
     if faces.numel() and faces.min() < 0:
         raise InputError(f"faces: negative vertex index {int(faces.min())}")
     if num_vertices is not None and faces.numel() and faces.max() >= num_vertices:
@@ -55,8 +47,8 @@ def face_normals(verts: Tensor, faces: Tensor, normalize: bool = True, eps: floa
     Returns:
         ``(B, F, 3)``.
     """
-    _check_verts(verts)
-    _check_faces(faces, verts.shape[1])
+    check_shape(verts, "B,V,3", "verts", dtype="float")
+    _faces_in_range(faces, verts.shape[1])
     v0, v1, v2 = (verts[:, faces[:, k]] for k in range(3))
     n = torch.cross(v1 - v0, v2 - v0, dim=-1)
     if normalize:
@@ -93,7 +85,7 @@ def edges(faces: Tensor) -> Tensor:
     Returns:
         ``(E, 2)`` int64 with ``e[:, 0] < e[:, 1]``, sorted lexicographically.
     """
-    _check_faces(faces)
+    _faces_in_range(faces)
     e = torch.cat([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]], 0)
     e = torch.sort(e, dim=1).values
     return torch.unique(e, dim=0)
@@ -112,7 +104,7 @@ def boundary_loops(faces: Tensor) -> list[Tensor]:
     Returns:
         list of ``(L,)`` int64 tensors of vertex indices (on ``faces``' device).
     """
-    _check_faces(faces)
+    _faces_in_range(faces)
     directed = torch.cat([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]], 0).cpu()
     und = torch.sort(directed, dim=1).values
     _, inverse, counts = torch.unique(und, dim=0, return_inverse=True, return_counts=True)
@@ -157,7 +149,7 @@ def uniform_laplacian(faces: Tensor, num_vertices: int) -> Tensor:
     Returns:
         ``(V, V)`` sparse COO float32 tensor on ``faces``' device.
     """
-    _check_faces(faces, num_vertices)
+    _faces_in_range(faces, num_vertices)
     e = edges(faces)
     ij = torch.cat([e, e.flip(1)], 0)  # both directions
     deg = torch.zeros(num_vertices, dtype=torch.float32, device=faces.device)
@@ -210,8 +202,8 @@ def umeyama(
     Returns:
         ``s (B,)``, ``R (B, 3, 3)``, ``t (B, 3)``.
     """
-    _check_verts(src, "src")
-    _check_verts(dst, "dst")
+    check_shape(src, "B,N,3", "src", dtype="float")
+    check_shape(dst, "B,N,3", "dst", dtype="float")
     if src.shape != dst.shape:
         raise InputError(f"umeyama: src {tuple(src.shape)} and dst {tuple(dst.shape)} must have equal shapes")
     b, n, _ = src.shape

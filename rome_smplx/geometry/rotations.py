@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rome_smplx.checks import check_shape
 from rome_smplx.errors import InputError
 
 
@@ -67,17 +68,6 @@ __all__ = [
 MIRROR_YZ = (1.0, -1.0, -1.0)
 
 
-def _check_last(t: Tensor, dims: tuple, name: str) -> None:
-    if not isinstance(t, Tensor):
-        raise InputError(f"{name}: expected a torch.Tensor, found {type(t).__name__}")
-    if not t.is_floating_point():
-        raise InputError(f"{name}: expected a floating point tensor, found dtype {t.dtype}")
-    n = len(dims)
-    if t.dim() < n or tuple(t.shape[-n:]) != dims:
-        want = "(..., " + ", ".join(str(d) for d in dims) + ")"
-        raise InputError(f"{name}: expected shape {want}, found {tuple(t.shape)}")
-
-
 def _small_angle_mask(theta2: Tensor) -> Tensor:
     # Below this squared angle the Taylor series are exact to machine precision.
     eps = 1e-6 if theta2.dtype == torch.float64 else 1e-3
@@ -93,7 +83,7 @@ def axis_angle_to_matrix(axis_angle: Tensor) -> Tensor:
     Returns:
         ``(..., 3, 3)`` rotation matrices.
     """
-    _check_last(axis_angle, (3,), "axis_angle")
+    check_shape(axis_angle, "...,3", "axis_angle", dtype="float")
     theta2 = (axis_angle * axis_angle).sum(-1)
     small = _small_angle_mask(theta2)
     safe2 = torch.where(small, torch.ones_like(theta2), theta2)
@@ -117,7 +107,7 @@ def quaternion_to_matrix(quaternion: Tensor) -> Tensor:
     Returns:
         ``(..., 3, 3)``.
     """
-    _check_last(quaternion, (4,), "quaternion")
+    check_shape(quaternion, "...,4", "quaternion", dtype="float")
     q = quaternion / quaternion.norm(dim=-1, keepdim=True)
     w, x, y, z = q.unbind(-1)
     m = torch.stack(
@@ -143,7 +133,7 @@ def matrix_to_quaternion(matrix: Tensor) -> Tensor:
     Returns:
         ``(..., 4)``.
     """
-    _check_last(matrix, (3, 3), "matrix")
+    check_shape(matrix, "...,3,3", "matrix", dtype="float")
     m = matrix
     m00, m01, m02 = m[..., 0, 0], m[..., 0, 1], m[..., 0, 2]
     m10, m11, m12 = m[..., 1, 0], m[..., 1, 1], m[..., 1, 2]
@@ -171,7 +161,7 @@ def matrix_to_quaternion(matrix: Tensor) -> Tensor:
 
 def axis_angle_to_quaternion(axis_angle: Tensor) -> Tensor:
     """``(..., 3)`` rotation vectors to ``(..., 4)`` unit quaternions ``(w, x, y, z)``."""
-    _check_last(axis_angle, (3,), "axis_angle")
+    check_shape(axis_angle, "...,3", "axis_angle", dtype="float")
     theta2 = (axis_angle * axis_angle).sum(-1)
     small = _small_angle_mask(theta2)
     theta = torch.where(small, torch.ones_like(theta2), theta2).sqrt()
@@ -183,7 +173,7 @@ def axis_angle_to_quaternion(axis_angle: Tensor) -> Tensor:
 
 def quaternion_to_axis_angle(quaternion: Tensor) -> Tensor:
     """``(..., 4)`` quaternions ``(w, x, y, z)`` to ``(..., 3)`` rotation vectors, angle in ``[0, pi]``."""
-    _check_last(quaternion, (4,), "quaternion")
+    check_shape(quaternion, "...,4", "quaternion", dtype="float")
     q = quaternion / quaternion.norm(dim=-1, keepdim=True)
     q = torch.where(q[..., :1] < 0, -q, q)
     w, v = q[..., 0], q[..., 1:]
@@ -220,7 +210,7 @@ def cont6d_to_matrix(d6: Tensor) -> Tensor:
     Returns:
         ``(..., 3, 3)``.
     """
-    _check_last(d6, (6,), "d6")
+    check_shape(d6, "...,6", "d6", dtype="float")
     a = d6.reshape(*d6.shape[:-1], 3, 2)
     b1 = F.normalize(a[..., 0], dim=-1)
     c2 = a[..., 1]
@@ -238,7 +228,7 @@ def matrix_to_cont6d(matrix: Tensor) -> Tensor:
     Returns:
         ``(..., 6)`` = ``[R00, R01, R10, R11, R20, R21]``.
     """
-    _check_last(matrix, (3, 3), "matrix")
+    check_shape(matrix, "...,3,3", "matrix", dtype="float")
     return matrix[..., :, :2].reshape(*matrix.shape[:-2], 6)
 
 
@@ -251,7 +241,7 @@ def euler_xyz_to_matrix(euler: Tensor) -> Tensor:
     Returns:
         ``(..., 3, 3)``.
     """
-    _check_last(euler, (3,), "euler")
+    check_shape(euler, "...,3", "euler", dtype="float")
     cx, cy, cz = torch.cos(euler).unbind(-1)
     sx, sy, sz = torch.sin(euler).unbind(-1)
     m = torch.stack(
@@ -278,7 +268,7 @@ def matrix_to_euler_xyz(matrix: Tensor) -> Tensor:
     Returns:
         ``(..., 3)`` angles ``(x, y, z)`` in radians.
     """
-    _check_last(matrix, (3, 3), "matrix")
+    check_shape(matrix, "...,3,3", "matrix", dtype="float")
     r02 = matrix[..., 0, 2]
     cy = torch.sqrt(matrix[..., 0, 0] ** 2 + matrix[..., 0, 1] ** 2)
     y = torch.atan2(r02, cy)
@@ -305,6 +295,6 @@ def flip_pose(matrix: Tensor) -> Tensor:
     Returns:
         ``(..., 3, 3)``.
     """
-    _check_last(matrix, (3, 3), "matrix")
+    check_shape(matrix, "...,3,3", "matrix", dtype="float")
     sign = torch.tensor(MIRROR_YZ, dtype=matrix.dtype, device=matrix.device)
     return matrix * sign[:, None] * sign[None, :]

@@ -12,6 +12,7 @@ import logging
 import torch
 from torch import Tensor
 
+from rome_smplx.checks import check_shape
 from rome_smplx.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -28,19 +29,11 @@ __all__ = [
 _CHUNK = 1024
 
 
-def _check_points(name: str, t: Tensor, fn: str, dim: int | None = None) -> None:
-    if not isinstance(t, Tensor) or t.dim() != 3 or not t.is_floating_point() or (dim is not None and t.shape[-1] != dim):
-        found = f"{tuple(t.shape)} {t.dtype}" if isinstance(t, Tensor) else type(t).__name__
-        want = f"(B, P, {dim})" if dim is not None else "(B, P, D)"
-        raise InputError(f"{fn}: {name} must be a float tensor {want}, found {found}")
-
-
-def _check_point_mask(name: str, mask: Tensor | None, pts: Tensor, fn: str) -> Tensor | None:
+def _point_mask(name: str, mask: Tensor | None, pts: Tensor, fn: str) -> Tensor | None:
+    """``mask`` (B, P) of ``pts`` as bool, selecting at least one point per batch item (or None)."""
     if mask is None:
         return None
-    if not isinstance(mask, Tensor) or tuple(mask.shape) != tuple(pts.shape[:2]):
-        found = tuple(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
-        raise InputError(f"{fn}: {name} must have shape {tuple(pts.shape[:2])} (B, P), found {found}")
+    check_shape(mask, "B,P", f"{fn}: {name}", dims={"B": pts.shape[0], "P": pts.shape[1]})
     m = mask.to(device=pts.device, dtype=torch.bool)
     empty = ~m.any(1)
     if bool(empty.any()):
@@ -58,11 +51,11 @@ def nearest_distances(a: Tensor, b: Tensor, mask_b: Tensor | None = None, square
     Returns:
         distances (B, P) and indices (B, P) into ``b``.
     """
-    _check_points("a", a, "nearest_distances")
-    _check_points("b", b, "nearest_distances", a.shape[-1])
+    check_shape(a, "B,P,D", "nearest_distances: a", dtype="float")
+    check_shape(b, f"B,P,{a.shape[-1]}", "nearest_distances: b", dtype="float")
     if a.shape[0] != b.shape[0]:
         raise InputError(f"nearest_distances: batch sizes differ ({a.shape[0]} vs {b.shape[0]})")
-    mask_b = _check_point_mask("mask_b", mask_b, b, "nearest_distances")
+    mask_b = _point_mask("mask_b", mask_b, b, "nearest_distances")
     dists, idxs = [], []
     for s in range(0, a.shape[1], _CHUNK):
         ac = a[:, s: s + _CHUNK]
@@ -97,10 +90,10 @@ def chamfer_distance(
     Returns:
         (B,) distances, or ``(total, a_to_b, b_to_a)`` each (B,).
     """
-    _check_points("a", a, "chamfer_distance")
-    _check_points("b", b, "chamfer_distance", a.shape[-1])
-    mask_a = _check_point_mask("mask_a", mask_a, a, "chamfer_distance")
-    mask_b = _check_point_mask("mask_b", mask_b, b, "chamfer_distance")
+    check_shape(a, "B,P,D", "chamfer_distance: a", dtype="float")
+    check_shape(b, f"B,P,{a.shape[-1]}", "chamfer_distance: b", dtype="float")
+    mask_a = _point_mask("mask_a", mask_a, a, "chamfer_distance")
+    mask_b = _point_mask("mask_b", mask_b, b, "chamfer_distance")
     d_ab, _ = nearest_distances(a, b, mask_b, squared)
     d_ba, _ = nearest_distances(b, a, mask_a, squared)
 
@@ -167,8 +160,8 @@ def point_to_mesh_distance(
     Returns:
         (B, P) distances to the closest point of any face.
     """
-    _check_points("points", points, "point_to_mesh_distance", 3)
-    _check_points("verts", verts, "point_to_mesh_distance", 3)
+    check_shape(points, "B,P,3", "point_to_mesh_distance: points", dtype="float")
+    check_shape(verts, "B,V,3", "point_to_mesh_distance: verts", dtype="float")
     if not isinstance(faces, Tensor) or faces.dim() != 2 or faces.shape[1] != 3 or faces.numel() == 0:
         raise InputError(f"point_to_mesh_distance: faces must be (F, 3) indices, found "
                          f"{tuple(faces.shape) if isinstance(faces, Tensor) else type(faces).__name__}")
@@ -195,7 +188,7 @@ def point_to_mesh_distance(
 
 def sample_surface(verts: Tensor, faces: Tensor, num_samples: int, generator: torch.Generator | None = None) -> Tensor:
     """Area-weighted uniform samples on a triangle mesh: verts (B, V, 3), faces (F, 3) -> (B, S, 3)."""
-    _check_points("verts", verts, "sample_surface", 3)
+    check_shape(verts, "B,V,3", "sample_surface: verts", dtype="float")
     if num_samples < 1:
         raise InputError(f"sample_surface: num_samples must be >= 1, found {num_samples}")
     faces = faces.to(verts.device, torch.long)
@@ -249,8 +242,8 @@ def mean_vertex_error(pred: Tensor, target: Tensor, mask: Tensor | None = None) 
     Returns:
         (B,) mean per-vertex error.
     """
-    _check_points("pred", pred, "mean_vertex_error")
-    _check_points("target", target, "mean_vertex_error")
+    check_shape(pred, "B,P,D", "mean_vertex_error: pred", dtype="float")
+    check_shape(target, "B,P,D", "mean_vertex_error: target", dtype="float")
     if pred.shape != target.shape:
         raise InputError(f"mean_vertex_error: pred {tuple(pred.shape)} and target {tuple(target.shape)} differ")
     err = (pred - target).norm(dim=-1)  # (B, N)

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rome_smplx.checks import check_shape
 from rome_smplx.errors import CheckpointError, InputError
 
 logger = logging.getLogger(__name__)
@@ -54,25 +55,15 @@ __all__ = [
 
 
 # ------------------------------------------------------------------------------------ checks
-def _check_pair(pred: Tensor, target: Tensor, fn: str) -> None:
-    for name, t in (("pred", pred), ("target", target)):
-        if not isinstance(t, Tensor) or t.dim() != 4 or not t.is_floating_point():
-            found = f"{tuple(t.shape)} {t.dtype}" if isinstance(t, Tensor) else type(t).__name__
-            raise InputError(f"{fn}: {name} must be a float tensor (B, C, H, W), found {found}")
-    if pred.shape != target.shape:
-        raise InputError(f"{fn}: pred {tuple(pred.shape)} and target {tuple(target.shape)} must have the same shape")
-
-
-def _check_mask(mask: Tensor | None, like: Tensor, fn: str) -> Tensor | None:
-    """Validate a (B, 1|C, H, W) mask and return it as a float tensor of ``like``'s dtype."""
+def _image_pair(pred: Tensor, target: Tensor, mask: Tensor | None, fn: str) -> Tensor | None:
+    """Check ``pred``/``target`` (B, C, H, W) float of one shape and ``mask`` (B, 1|C, H, W); return the
+    mask as a float tensor of ``pred``'s dtype (or None)."""
+    dims = check_shape(pred, "B,C,H,W", f"{fn}: pred", dtype="float")
+    check_shape(target, "B,C,H,W", f"{fn}: target (the shape of pred)", dims=dims, dtype="float")
     if mask is None:
         return None
-    B, C, H, W = like.shape
-    if not isinstance(mask, Tensor) or mask.dim() != 4 or mask.shape[0] != B or mask.shape[1] not in (1, C) \
-            or tuple(mask.shape[-2:]) != (H, W):
-        found = tuple(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
-        raise InputError(f"{fn}: mask must have shape ({B}, 1 or {C}, {H}, {W}), found {found}")
-    return mask.to(device=like.device, dtype=like.dtype)
+    check_shape(mask, "B,1|C,H,W", f"{fn}: mask", dims=dims)
+    return mask.to(device=pred.device, dtype=pred.dtype)
 
 
 def _masked_mean(values: Tensor, mask: Tensor | None, fn: str) -> Tensor:
@@ -99,8 +90,7 @@ def psnr(pred: Tensor, target: Tensor, mask: Tensor | None = None, data_range: f
     Returns:
         (B,) ``10 log10(data_range^2 / MSE)``; ``inf`` for identical images.
     """
-    _check_pair(pred, target, "psnr")
-    mask = _check_mask(mask, pred, "psnr")
+    mask = _image_pair(pred, target, mask, "psnr")
     mse = _masked_mean((pred - target) ** 2, mask, "psnr")
     return 10.0 * torch.log10(data_range**2 / mse)
 
@@ -147,7 +137,7 @@ def _crop_mask(mask: Tensor | None, k: int) -> Tensor | None:
     return mask[..., r: mask.shape[-2] - r, r: mask.shape[-1] - r]
 
 
-def _check_size(x: Tensor, min_size: int, fn: str) -> None:
+def _require_min_size(x: Tensor, min_size: int, fn: str) -> None:
     if min(x.shape[-2:]) < min_size:
         raise InputError(f"{fn}: images must be at least {min_size} x {min_size} pixels, found {tuple(x.shape[-2:])}")
 
@@ -170,9 +160,8 @@ def ssim(
     Returns:
         (B,) SSIM in [-1, 1]; 1 for identical images.
     """
-    _check_pair(pred, target, "ssim")
-    _check_size(pred, window_size, "ssim")
-    mask = _check_mask(mask, pred, "ssim")
+    mask = _image_pair(pred, target, mask, "ssim")
+    _require_min_size(pred, window_size, "ssim")
     taps = gaussian_window(window_size, sigma, dtype=pred.dtype, device=pred.device)
     smap, _ = _ssim_maps(pred, target, data_range, taps)
     return _masked_mean(smap, _crop_mask(mask, window_size), "ssim")
@@ -196,11 +185,10 @@ def ms_ssim(
     Returns:
         (B,) MS-SSIM; 1 for identical images.
     """
-    _check_pair(pred, target, "ms_ssim")
+    mask = _image_pair(pred, target, mask, "ms_ssim")
     if len(weights) < 1:
         raise InputError("ms_ssim: weights must hold at least one scale")
-    _check_size(pred, window_size * 2 ** (len(weights) - 1), f"ms_ssim ({len(weights)} scales)")
-    mask = _check_mask(mask, pred, "ms_ssim")
+    _require_min_size(pred, window_size * 2 ** (len(weights) - 1), f"ms_ssim ({len(weights)} scales)")
     taps = gaussian_window(window_size, sigma, dtype=pred.dtype, device=pred.device)
     w = torch.as_tensor(list(weights), dtype=pred.dtype, device=pred.device)
     values = []
@@ -312,10 +300,9 @@ class LPIPS(nn.Module):
         return out
 
     def forward(self, pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
-        _check_pair(pred, target, "lpips")
+        mask = _image_pair(pred, target, mask, "lpips")
         if pred.shape[1] != 3:
             raise InputError(f"lpips: expected RGB images (B, 3, H, W), found {tuple(pred.shape)}")
-        mask = _check_mask(mask, pred, "lpips")
         B = pred.shape[0]
         feats = self.features(torch.cat([pred, target], 0))
         total = pred.new_zeros(B)

@@ -48,6 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rome_smplx.checks import check_shape
 from rome_smplx.errors import InputError
 from rome_smplx.render.cameras import PerspectiveCamera, deca_project, pixie_project, rotate_about_joint
 from rome_smplx.render.raster import rasterize
@@ -250,19 +251,20 @@ class UVRaster:
         return int(self.face.shape[0])
 
 
+#: Texel rows :func:`rasterize_uv` rasterises per pass (bounds its memory; the result does not depend on it).
+UV_RASTER_ROWS = 256
+
+
 def _uv_ndc(uvs: Tensor) -> Tensor:
     """``(U, 2)`` UVs (v up) -> ``(1, U, 3)`` NDC of the texture image (row 0 = v = 1) at depth 1."""
     xy = torch.stack([2.0 * uvs[:, 0] - 1.0, 1.0 - 2.0 * uvs[:, 1]], dim=-1)
     return torch.cat([xy, torch.ones_like(xy[:, :1])], dim=-1)[None]
 
 
-def _check_layout(uvs: Tensor, uv_faces: Tensor, num_faces: int | None = None) -> None:
-    if not isinstance(uvs, Tensor) or uvs.dim() != 2 or uvs.shape[1] != 2 or not uvs.is_floating_point():
-        raise InputError(f"uvs: expected a float tensor of shape (U, 2), found {getattr(uvs, 'shape', type(uvs))}")
-    if not isinstance(uv_faces, Tensor) or uv_faces.dim() != 2 or uv_faces.shape[1] != 3:
-        raise InputError(f"uv_faces: expected (F, 3), found {getattr(uv_faces, 'shape', type(uv_faces))}")
-    if num_faces is not None and uv_faces.shape[0] != num_faces:
-        raise InputError(f"uv_faces: expected one UV triangle per face ({num_faces}), found {uv_faces.shape[0]}")
+def _uv_layout(uvs: Tensor, uv_faces: Tensor, num_faces: int | None = None) -> None:
+    """``uvs (U, 2)`` float in range, ``uv_faces (F, 3)`` indexing them, one per face when ``num_faces`` is given."""
+    check_shape(uvs, "U,2", "uvs", dtype="float")
+    check_shape(uv_faces, "F,3", "uv_faces (one UV triangle per face)", dims={} if num_faces is None else {"F": num_faces})
     if uv_faces.numel() and (int(uv_faces.min()) < 0 or int(uv_faces.max()) >= uvs.shape[0]):
         raise InputError(f"uv_faces: indices must lie in [0, {uvs.shape[0]})")
     if not bool(torch.isfinite(uvs).all()):
@@ -271,6 +273,11 @@ def _check_layout(uvs: Tensor, uv_faces: Tensor, num_faces: int | None = None) -
 
 def rasterize_uv(uvs: Tensor, uv_faces: Tensor, size: int = 1024, *, band: int = 2) -> UVRaster:
     """Rasterise a UV layout into an ``size x size`` texel grid.
+
+    The grid is rasterised :data:`UV_RASTER_ROWS` texel rows at a time, each pass with only the faces
+    that reach its rows (in their index order), so the rasteriser's candidate lists shrink with the
+    band (a 1024 x 1024 layout in one pass took ~0.5 GB) while every texel gets what a whole-grid pass
+    gives it.
 
     Args:
         uvs: ``(U, 2)`` in [0, 1], v up.
@@ -285,24 +292,42 @@ def rasterize_uv(uvs: Tensor, uv_faces: Tensor, size: int = 1024, *, band: int =
     if int(size) != size or size < 8:
         raise InputError(f"size: expected an integer >= 8, found {size!r}")
     size = int(size)
-    _check_layout(uvs, uv_faces)
+    _uv_layout(uvs, uv_faces)
     uvs = uvs.detach().float().cpu()
     uv_faces = uv_faces.detach().long().cpu()
     ndc = _uv_ndc(uvs)
-    hard = rasterize(ndc, uv_faces, (size, size), backend="torch")
-    face = hard.pix_to_face[0, :, :, 0].clone()
-    bary = hard.bary_coords[0, :, :, 0].clone()
-    inside = face >= 0
-    if band > 0:
-        radius = (2.0 * band / size) ** 2  # squared, in NDC units (2 / size per texel)
-        soft = rasterize(ndc, uv_faces, (size, size), faces_per_pixel=4, blur_radius=radius, backend="torch")
-        d = torch.where(soft.pix_to_face[0] >= 0, soft.dists[0], torch.full_like(soft.dists[0], math.inf))
-        k = d.argmin(-1, keepdim=True)
-        near_face = soft.pix_to_face[0].gather(-1, k)[..., 0]
-        near_bary = soft.bary_coords[0].gather(-2, k[..., None].expand(-1, -1, 1, 3))[:, :, 0]
-        ring = (~inside) & (near_face >= 0)
-        face[ring] = near_face[ring]
-        bary[ring] = near_bary[ring]
+    radius = (2.0 * band / size) ** 2 if band > 0 else 0.0  # squared, in NDC units (2 / size per texel)
+    # texel rows each face can reach: its pixel-space extent grown by the band and one texel of slack
+    rows_px = ((ndc[0, :, 1] + 1.0) * (size * 0.5) - 0.5)[uv_faces]
+    grow = math.sqrt(radius) * size * 0.5 + 1.0
+    lo, hi = rows_px.amin(1) - grow, rows_px.amax(1) + grow
+    face = torch.full((size, size), -1, dtype=torch.int64)
+    bary = torch.full((size, size, 3), -1.0, dtype=ndc.dtype)
+    inside = torch.zeros((size, size), dtype=torch.bool)
+    for r0 in range(0, size, UV_RASTER_ROWS):
+        r1 = min(size, r0 + UV_RASTER_ROWS)
+        sel = torch.nonzero((hi >= r0) & (lo <= r1 - 1)).flatten()
+        if sel.numel() == 0:
+            continue
+        sub = uv_faces[sel]
+        glob = lambda f: torch.where(f >= 0, sel[f.clamp(min=0)], f)  # noqa: E731 - subset -> layout index
+        hard = rasterize(ndc, sub, (size, size), backend="torch")
+        f_in = glob(hard.pix_to_face[0, r0:r1, :, 0])
+        face[r0:r1] = f_in
+        inside[r0:r1] = f_in >= 0
+        bary[r0:r1] = hard.bary_coords[0, r0:r1, :, 0]
+        del hard
+        if band > 0:
+            soft = rasterize(ndc, sub, (size, size), faces_per_pixel=4, blur_radius=radius, backend="torch")
+            p2f = soft.pix_to_face[0, r0:r1]
+            d = torch.where(p2f >= 0, soft.dists[0, r0:r1], torch.full_like(soft.dists[0, r0:r1], math.inf))
+            k = d.argmin(-1, keepdim=True)
+            near_face = glob(p2f.gather(-1, k)[..., 0])
+            near_bary = soft.bary_coords[0, r0:r1].gather(-2, k[..., None].expand(-1, -1, 1, 3))[:, :, 0]
+            del soft
+            ring = (f_in < 0) & (near_face >= 0)
+            face[r0:r1][ring] = near_face[ring]
+            bary[r0:r1][ring] = near_bary[ring]
     return UVRaster(face=face, bary=bary, inside=inside, uvs=uvs, uv_faces=uv_faces)
 
 
@@ -639,7 +664,7 @@ def render_textured(
     from rome_smplx.render.raster import interpolate
 
     cam = as_bake_camera(camera)
-    _check_layout(uvs, uv_faces, faces.shape[0])
+    _uv_layout(uvs, uv_faces, faces.shape[0])
     H, W = int(image_size[0]), int(image_size[1])
     v = vertices.float()
     ndc = cam.project(v[None], (H, W))

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from rome_smplx.checks import check_shape
 from rome_smplx.errors import InputError
 
 __all__ = [
@@ -55,31 +56,7 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------------------- checks
-def _check_points(name: str, v: Tensor) -> None:
-    if not isinstance(v, Tensor) or v.dim() != 3 or v.shape[-1] != 3:
-        shape = tuple(v.shape) if isinstance(v, Tensor) else type(v).__name__
-        raise InputError(f"{name}: expected a tensor of shape (B, N, 3), found {shape}")
-    if not v.is_floating_point():
-        raise InputError(f"{name}: expected a floating-point tensor, found dtype {v.dtype}")
-
-
-def _check_cam(cam: Tensor, batch: int) -> None:
-    if not isinstance(cam, Tensor) or cam.dim() != 2 or cam.shape[-1] != 3:
-        shape = tuple(cam.shape) if isinstance(cam, Tensor) else type(cam).__name__
-        raise InputError(f"cam: expected a tensor of shape (B, 3) = [s, tx, ty], found {shape}")
-    if cam.shape[0] not in (1, batch):
-        raise InputError(f"cam: batch size {cam.shape[0]} does not match the points' batch size {batch}")
-
-
-def _check_rot(name: str, R: Tensor, batch: int) -> None:
-    if not isinstance(R, Tensor) or R.dim() != 3 or tuple(R.shape[-2:]) != (3, 3):
-        shape = tuple(R.shape) if isinstance(R, Tensor) else type(R).__name__
-        raise InputError(f"{name}: expected rotation matrices of shape (B, 3, 3), found {shape}")
-    if R.shape[0] not in (1, batch):
-        raise InputError(f"{name}: batch size {R.shape[0]} does not match the points' batch size {batch}")
-
-
-def _check_size(image_size: Sequence[int]) -> tuple[int, int]:
+def _image_hw(image_size: Sequence[int]) -> tuple[int, int]:
     try:
         H, W = (int(image_size[0]), int(image_size[1]))
     except (TypeError, IndexError, ValueError):
@@ -108,8 +85,8 @@ def pixie_project(v: Tensor, cam: Tensor) -> Tensor:
     Returns:
         (B, N, 3) image NDC (x right, y down) with depth ``s * z``.
     """
-    _check_points("v", v)
-    _check_cam(cam, v.shape[0])
+    dims = check_shape(v, "B,N,3", "v", dtype="float")
+    check_shape(cam, "1|B,3", "cam", dims=dims)
     return _weak(v, cam)
 
 
@@ -123,8 +100,8 @@ def deca_project(v: Tensor, cam: Tensor) -> Tensor:
     Returns:
         (B, N, 3) image NDC (x right, y down); depth ``-s * z`` (the face side is closer).
     """
-    _check_points("v", v)
-    _check_cam(cam, v.shape[0])
+    dims = check_shape(v, "B,N,3", "v", dtype="float")
+    check_shape(cam, "1|B,3", "cam", dims=dims)
     return _weak(v, cam) * v.new_tensor([1.0, -1.0, -1.0])
 
 
@@ -139,14 +116,9 @@ def rotate_about_joint(v: Tensor, root_joint: Tensor, global_rot: Tensor) -> Ten
     Returns:
         (B, N, 3) rotated points.
     """
-    _check_points("v", v)
-    B = v.shape[0]
-    if not isinstance(root_joint, Tensor) or root_joint.dim() != 2 or root_joint.shape[-1] != 3:
-        raise InputError(
-            f"root_joint: expected a tensor of shape (B, 3), found "
-            f"{tuple(root_joint.shape) if isinstance(root_joint, Tensor) else type(root_joint).__name__}"
-        )
-    _check_rot("global_rot", global_rot, B)
+    dims = check_shape(v, "B,N,3", "v", dtype="float")
+    check_shape(root_joint, "1|B,3", "root_joint", dims=dims)
+    check_shape(global_rot, "1|B,3,3", "global_rot", dims=dims)
     j = root_joint[:, None, :]
     return torch.matmul(v - j, global_rot.transpose(-1, -2)) + j
 
@@ -190,8 +162,7 @@ def flip_frame_points(v: Tensor) -> Tensor:
     Returns:
         (..., 3) points in the other frame (the map is its own inverse).
     """
-    if not isinstance(v, Tensor) or v.shape[-1] != 3:
-        raise InputError(f"v: expected a tensor of shape (..., 3), found {getattr(v, 'shape', type(v))}")
+    check_shape(v, "...,3", "v")
     return v * v.new_tensor([1.0, -1.0, -1.0])
 
 
@@ -204,10 +175,7 @@ def flip_frame_camera(cam: Tensor) -> Tensor:
     Returns:
         (..., 3) camera of the other frame (its own inverse).
     """
-    if not isinstance(cam, Tensor) or cam.shape[-1] != 3:
-        raise InputError(
-            f"cam: expected a tensor of shape (..., 3), found {getattr(cam, 'shape', type(cam))}"
-        )
+    check_shape(cam, "...,3", "cam")
     return cam * cam.new_tensor([1.0, 1.0, -1.0])
 
 
@@ -222,8 +190,7 @@ def flip_frame_rotation(R: Tensor) -> Tensor:
     Returns:
         (..., 3, 3) rotations of the other frame (its own inverse).
     """
-    if not isinstance(R, Tensor) or R.dim() < 2 or tuple(R.shape[-2:]) != (3, 3):
-        raise InputError(f"R: expected a tensor of shape (..., 3, 3), found {getattr(R, 'shape', type(R))}")
+    check_shape(R, "...,3,3", "R")
     return R * R.new_tensor([1.0, -1.0, -1.0])[:, None]
 
 
@@ -243,11 +210,8 @@ def ndc_to_pixels(xy: Tensor, H: int, W: int) -> Tensor:
     Returns:
         Tensor of the same shape: (u, v[, z]) in pixels.
     """
-    H, W = _check_size((H, W))
-    if not isinstance(xy, Tensor) or xy.shape[-1] not in (2, 3):
-        raise InputError(
-            f"xy: expected a tensor of shape (..., 2) or (..., 3), found {getattr(xy, 'shape', None)}"
-        )
+    H, W = _image_hw((H, W))
+    check_shape(xy, "...,2|3", "xy")
     scale = xy.new_tensor([W / 2.0, H / 2.0])
     uv = (xy[..., :2] + 1.0) * scale
     return torch.cat([uv, xy[..., 2:]], dim=-1)
@@ -263,11 +227,8 @@ def pixels_to_ndc(uv: Tensor, H: int, W: int) -> Tensor:
     Returns:
         Tensor of the same shape in image NDC.
     """
-    H, W = _check_size((H, W))
-    if not isinstance(uv, Tensor) or uv.shape[-1] not in (2, 3):
-        raise InputError(
-            f"uv: expected a tensor of shape (..., 2) or (..., 3), found {getattr(uv, 'shape', None)}"
-        )
+    H, W = _image_hw((H, W))
+    check_shape(uv, "...,2|3", "uv")
     scale = uv.new_tensor([2.0 / W, 2.0 / H])
     return torch.cat([uv[..., :2] * scale - 1.0, uv[..., 2:]], dim=-1)
 
@@ -278,7 +239,7 @@ def pixel_centers_ndc(H: int, W: int, *, dtype: torch.dtype = torch.float32, dev
     Returns:
         (H, W, 2) with ``[..., 0] = -1 + (2 j + 1) / W`` (x) and ``[..., 1] = -1 + (2 i + 1) / H`` (y).
     """
-    H, W = _check_size((H, W))
+    H, W = _image_hw((H, W))
     xs = -1.0 + (2.0 * torch.arange(W, dtype=dtype, device=device) + 1.0) / W
     ys = -1.0 + (2.0 * torch.arange(H, dtype=dtype, device=device) + 1.0) / H
     return torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)
@@ -299,7 +260,7 @@ def ndc_to_pytorch3d(v: Tensor, H: int, W: int) -> Tensor:
     Returns:
         (..., 3) pytorch3d NDC points.
     """
-    H, W = _check_size((H, W))
+    H, W = _image_hw((H, W))
     m = float(min(H, W))
     return v * v.new_tensor([-W / m, -H / m, 1.0])
 
@@ -343,8 +304,7 @@ class PerspectiveCamera:
             up = torch.as_tensor(up, dtype=eye.dtype, device=eye.device)
         eye, at, up = (t.reshape(-1, 3) if t.dim() == 1 else t for t in (eye, at, up))
         for name, t in (("eye", eye), ("at", at), ("up", up)):
-            if t.dim() != 2 or t.shape[-1] != 3:
-                raise InputError(f"{name}: expected shape (B, 3) or (3,), found {tuple(t.shape)}")
+            check_shape(t, "*,3", f"{name} ((B, 3) or (3,))")
         if not 0.0 < float(fov_y) < 180.0:
             raise InputError(f"fov_y: expected degrees in (0, 180), found {fov_y}")
         eye, at, up = torch.broadcast_tensors(eye, at, up)
@@ -363,7 +323,7 @@ class PerspectiveCamera:
 
     def world_to_view(self, v: Tensor) -> Tensor:
         """(B, N, 3) world points -> (B, N, 3) view coordinates (x right, y down, z forward)."""
-        _check_points("v", v)
+        check_shape(v, "B,N,3", "v", dtype="float")
         return torch.matmul(v, self.R.transpose(-1, -2)) + self.T[:, None, :]
 
     def project(self, v: Tensor, image_size: Sequence[int]) -> Tensor:
@@ -377,7 +337,7 @@ class PerspectiveCamera:
             (B, N, 3): image NDC x (right), y (down) and the view depth z (distance along the
             optical axis; larger is farther), so the result can be rasterised directly.
         """
-        H, W = _check_size(image_size)
+        H, W = _image_hw(image_size)
         pv = self.world_to_view(v)
         f = 1.0 / math.tan(math.radians(self.fov_y) / 2.0)
         z = pv[..., 2:3]

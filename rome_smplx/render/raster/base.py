@@ -33,6 +33,7 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
+from rome_smplx.checks import check_shape
 from rome_smplx.errors import BackendError, InputError
 
 logger = logging.getLogger(__name__)
@@ -166,22 +167,15 @@ def resolve_backend(backend: str = "auto", device: torch.device | str | None = N
 
 
 # ---------------------------------------------------------------------------------- validation
-def _check_inputs(
+def _raster_inputs(
     verts_ndc: Tensor, faces: Tensor, image_size: Sequence[int], faces_per_pixel: int, blur_radius: float
 ) -> tuple[Tensor, tuple[int, int]]:
-    if not isinstance(verts_ndc, Tensor) or verts_ndc.dim() != 3 or verts_ndc.shape[-1] != 3:
-        shape = tuple(verts_ndc.shape) if isinstance(verts_ndc, Tensor) else type(verts_ndc).__name__
-        raise InputError(f"verts_ndc: expected a tensor of shape (B, V, 3), found {shape}")
-    if not verts_ndc.is_floating_point():
-        raise InputError(f"verts_ndc: expected a floating-point tensor, found dtype {verts_ndc.dtype}")
-    B, V = int(verts_ndc.shape[0]), int(verts_ndc.shape[1])
-    if not isinstance(faces, Tensor) or faces.dim() not in (2, 3) or faces.shape[-1] != 3:
-        shape = tuple(faces.shape) if isinstance(faces, Tensor) else type(faces).__name__
-        raise InputError(f"faces: expected a tensor of shape (F, 3) or (B, F, 3), found {shape}")
-    if faces.is_floating_point() or faces.dtype == torch.bool:
-        raise InputError(f"faces: expected an integer tensor, found dtype {faces.dtype}")
-    if faces.dim() == 3 and faces.shape[0] != B:
-        raise InputError(f"faces: batch size {faces.shape[0]} does not match verts_ndc's batch size {B}")
+    dims = check_shape(verts_ndc, "B,V,3", "verts_ndc", dtype="float")
+    B, V = dims["B"], dims["V"]
+    if not isinstance(faces, Tensor) or faces.dim() != 3:
+        check_shape(faces, "F,3", "faces ((F, 3) or (B, F, 3))", dtype="int")
+    else:
+        check_shape(faces, "B,F,3", "faces", dims={"B": B}, dtype="int")
     if faces.numel() > 0:
         lo, hi = int(faces.min()), int(faces.max())
         if lo < 0 or hi >= V:
@@ -233,7 +227,7 @@ def rasterize(
     Returns:
         :class:`Fragments` with (B, H, W, K) fields.
     """
-    faces_b, size = _check_inputs(verts_ndc, faces, image_size, faces_per_pixel, blur_radius)
+    faces_b, size = _raster_inputs(verts_ndc, faces, image_size, faces_per_pixel, blur_radius)
     impl = resolve_backend(backend, verts_ndc.device)
     frags = impl.rasterize(verts_ndc, faces_b, size, int(faces_per_pixel), float(blur_radius))
     return dataclasses.replace(
