@@ -84,6 +84,15 @@ class RomeTrainConfig:
             :func:`rome_smplx.models.rome.save` (e.g. a shipped model; same profile as the run; its
             discriminator is used when it has one), or the released ``rome.pth`` for fine-tuning (the
             ``official`` profile at ``full`` size; the discriminator starts new).
+        precision: ``"fp32"`` or ``"bf16"`` (autocast of the forward pass and the losses; CUDA only,
+            refused on the CPU).
+        tensorboard: write TensorBoard scalars and image grids into ``output_dir/tensorboard`` (rank 0;
+            needs the ``tensorboard`` package, else a warning and none). Per-step losses always go to
+            ``output_dir/metrics.jsonl``.
+        image_every: steps between image grids (source | target | render | mask | offsets; 0: none).
+        val_every: steps between validations on held-out pairs (0: none); val_pairs: how many pairs;
+            they come from the synthetic video world's subjects ``val_seeds`` ``[start, stop)`` or from
+            the frame-pairs folder ``val_data_dir`` (one of the two is needed).
     """
 
     profile: str = "official"
@@ -116,6 +125,13 @@ class RomeTrainConfig:
     warmup_steps: int = 0
     composite: str = "predicted"
     init_weights: Optional[str] = None
+    precision: str = "fp32"
+    tensorboard: bool = True
+    image_every: int = 100
+    val_every: int = 0
+    val_pairs: int = 8
+    val_seeds: Optional[tuple[int, int]] = None
+    val_data_dir: Optional[str] = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -130,7 +146,7 @@ class RomeTrainConfig:
         if self.size not in SIZES:
             raise InputError(f"config 'size': expected one of {SIZES}, found {self.size!r}")
         for name in ("image_size", "batch_size", "steps", "checkpoint_every", "seed", "frames", "threads", "chamfer_points",
-                     "warmup_steps"):
+                     "warmup_steps", "image_every", "val_every", "val_pairs"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):
                 raise InputError(f"config '{name}': expected an integer, found {v!r}")
@@ -139,8 +155,27 @@ class RomeTrainConfig:
         if self.batch_size < 1 or self.steps < 0 or self.checkpoint_every < 0:
             raise InputError("config: batch_size must be >= 1, steps and checkpoint_every >= 0; found "
                              f"{self.batch_size}, {self.steps}, {self.checkpoint_every}")
-        if self.warmup_steps < 0:
-            raise InputError(f"config 'warmup_steps': expected an integer >= 0, found {self.warmup_steps}")
+        for name in ("warmup_steps", "image_every", "val_every"):
+            if getattr(self, name) < 0:
+                raise InputError(f"config '{name}': expected an integer >= 0, found {getattr(self, name)}")
+        if self.val_pairs < 1:
+            raise InputError(f"config 'val_pairs': expected an integer >= 1, found {self.val_pairs}")
+        from rome_smplx.trainers.distributed import PRECISIONS
+
+        if self.precision not in PRECISIONS:
+            raise InputError(f"config 'precision': expected one of {PRECISIONS}, found {self.precision!r}")
+        if not isinstance(self.tensorboard, bool):
+            raise InputError(f"config 'tensorboard': expected true or false, found {self.tensorboard!r}")
+        if self.val_seeds is not None:
+            vs = tuple(self.val_seeds) if isinstance(self.val_seeds, (list, tuple)) else None
+            if (vs is None or len(vs) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in vs)
+                    or not 0 <= vs[0] < vs[1]):
+                raise InputError(f"config 'val_seeds': expected [start, stop) with 0 <= start < stop, found "
+                                 f"{self.val_seeds!r}")
+            self.val_seeds = (int(vs[0]), int(vs[1]))
+        if self.val_every and self.val_seeds is None and self.val_data_dir is None:
+            raise InputError("config 'val_every': validation needs held-out pairs: 'val_seeds' (subjects of the "
+                             "synthetic video world) or 'val_data_dir' (a frame-pairs folder)")
         if not isinstance(self.profile_options, dict):
             raise InputError(f"config 'profile_options': expected a mapping, found {type(self.profile_options).__name__}")
         from rome_smplx.models.rome import RomeProfile
@@ -197,7 +232,8 @@ class RomeTrainConfig:
         for name in ("device", "output_dir", "backend"):
             if not isinstance(getattr(self, name), str):
                 raise InputError(f"config '{name}': expected a string, found {getattr(self, name)!r}")
-        for name in ("vgg_weights", "gaze_weights", "face_id_weights", "data_dir", "init_weights"):
+        for name in ("vgg_weights", "gaze_weights", "face_id_weights", "data_dir", "init_weights",
+                     "val_data_dir"):
             v = getattr(self, name)
             if v is not None and not isinstance(v, (str, os.PathLike)):
                 raise InputError(f"config '{name}': expected a path or null, found {v!r}")
@@ -209,6 +245,7 @@ class RomeTrainConfig:
         d = dataclasses.asdict(self)
         d["betas"] = list(self.betas)
         d["seeds"] = list(self.seeds)
+        d["val_seeds"] = None if self.val_seeds is None else list(self.val_seeds)
         return d
 
     @classmethod

@@ -15,11 +15,17 @@ Randomness (batch order, pair draws, background colours, Chamfer pixel draws) is
 ``(seed, step)``, and checkpoints hold the networks, both Adam states and the step, so
 :meth:`RomeTrainer.resume` continues exactly where the run stopped.
 
-Several processes (``torchrun``): when ``torch.distributed`` is initialised, each rank takes its
-own slice of every global batch and the generator/discriminator gradients are averaged with
-``all_reduce`` before each optimiser step (what DDP does, without bucketing; HeadAvatar calls its
-sub-networks directly, so they are not wrapped in ``DistributedDataParallel``). Rank 0 writes the
-checkpoints. Tested with one process (gloo).
+Several processes (``torchrun``, see :mod:`rome_smplx.trainers.distributed`): when
+``torch.distributed`` is initialised, each rank takes its own contiguous slice of every global batch
+(``world_size * batch_size`` pairs drawn from a seeded per-epoch permutation, the slicing a
+``DistributedSampler`` does, but addressed by step so a resumed run needs no replay of a loader),
+the generator step and the discriminator step each run through a ``DistributedDataParallel``
+wrapper (bucketed gradient all-reduce overlapped with the backward pass), and the per-sample random
+draws of the global batch (background colours) are sliced the same way, so two processes with batch
+``B`` compute what one process with batch ``2 B`` computes (tested, except for the Chamfer term's
+pixel draws, which each rank takes from its own stream). The skip decision for non-finite
+gradients and the logged losses are reduced over the ranks. Rank 0 logs, shows the progress bar,
+writes checkpoints, ``metrics.jsonl`` and TensorBoard events.
 """
 
 from __future__ import annotations
@@ -27,12 +33,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any, Optional
 
 import torch
 from rome_smplx.trainers import losses as L
-from rome_smplx.trainers.config import RomeTrainConfig
+from rome_smplx.trainers.config import DEFAULT_LOSS_WEIGHTS, RomeTrainConfig
+from rome_smplx.trainers.distributed import autocast, rank_world
 from rome_smplx.trainers.datasets import (
     _mix_seed,
     collate,
@@ -51,28 +59,92 @@ CHECKPOINT_FORMAT = "rome_smplx.rome_trainer"
 _GEN_MODULES = ("autoencoder", "unwrap", "mesh_deformer", "mlp_deformer", "unet", "unet_seg")
 
 
-def _dist():
-    """``(rank, world_size)`` when torch.distributed is initialised, else ``(0, 1)``."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 def _all_finite(params: list[nn.Parameter]) -> bool:
     return all(p.grad is None or bool(torch.isfinite(p.grad).all()) for p in params)
 
 
-def _average_gradients(params: list[nn.Parameter], world: int) -> None:
+def _all_ranks(flag: bool, world: int) -> bool:
+    """``flag`` on every rank (a collective: all ranks must call it)."""
     if world == 1:
-        return
+        return flag
     import torch.distributed as dist
 
-    for p in params:
-        if p.grad is not None:
-            dist.all_reduce(p.grad)
-            p.grad.div_(world)
+    t = torch.tensor([1.0 if flag else 0.0])
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return bool(t.item() > 0.5)
+
+
+_LOGGED = (*sorted(DEFAULT_LOSS_WEIGHTS), "total", "dis")
+
+
+def _mean_over_ranks(values: dict[str, float], world: int) -> dict[str, float]:
+    """The mean of each value over the ranks that have it (a loss whose inputs a rank's slice lacks,
+    e.g. keypoints, is missing there)."""
+    if world == 1:
+        return values
+    import torch.distributed as dist
+
+    t = torch.zeros(2, len(_LOGGED), dtype=torch.float64)
+    for i, k in enumerate(_LOGGED):
+        if k in values:
+            t[0, i], t[1, i] = values[k], 1.0
+    dist.all_reduce(t)
+    return {k: float(t[0, i] / t[1, i]) for i, k in enumerate(_LOGGED) if t[1, i] > 0}
+
+
+def _rank_digests(module: nn.Module, world: int) -> list[str]:
+    """SHA-256 of ``module``'s parameters and buffers on every rank (rank order): equal digests
+    mean bitwise-equal weights."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, t in sorted(module.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().to("cpu").contiguous().view(torch.uint8).numpy().tobytes())
+    digest = h.hexdigest()
+    if world == 1:
+        return [digest]
+    import torch.distributed as dist
+
+    out: list[Any] = [None] * world
+    dist.all_gather_object(out, digest)
+    return [str(d) for d in out]
+
+
+class _GeneratorStep(nn.Module):
+    """The generator's forward pass and losses as one module (what DDP wraps): its parameters are
+    the trainable generator networks; the trainer (renderer, FLAME, losses) is held outside the
+    module tree so DDP neither broadcasts nor reduces anything else."""
+
+    def __init__(self, trainer: "RomeTrainer", modules: list[nn.Module]) -> None:
+        super().__init__()
+        self.nets = nn.ModuleList(modules)
+        object.__setattr__(self, "_trainer", trainer)
+
+    def forward(self, batch, generator):
+        tr = self._trainer
+        with tr._autocast():
+            fw = tr.forward(batch, generator)
+            parts = tr.generator_losses(fw, generator)
+        if not parts:
+            raise InputError("every generator loss is off (all loss weights are 0 or lack their inputs)")
+        return sum(v.float() for v in parts.values()), parts, fw
+
+
+class _DiscriminatorStep(nn.Module):
+    """The discriminator's hinge loss on (real, fake) as one module (one DDP forward per step)."""
+
+    def __init__(self, discriminator: nn.Module, weight: float, trainer: "RomeTrainer") -> None:
+        super().__init__()
+        self.discriminator = discriminator
+        self.weight = weight
+        object.__setattr__(self, "_trainer", trainer)
+
+    def forward(self, real_images: Tensor, fake_images: Tensor) -> Tensor:
+        with self._trainer._autocast():
+            real = self.discriminator(real_images)
+            fake = self.discriminator(fake_images)
+            return self.weight * L.hinge_discriminator_loss(real.scores, fake.scores).float()
 
 
 class RomeTrainer:
@@ -147,7 +219,26 @@ class RomeTrainer:
         self.history: list[dict[str, float]] = []
         #: samples skipped because they could not be read or held NaN/inf, by reason (saved with checkpoints)
         self.skipped_samples: dict[str, int] = {}
-        self.rank, self.world = _dist()
+        #: generator steps skipped for a non-finite loss or gradients (saved with checkpoints)
+        self.skipped_steps = 0
+        self.rank, self.world = rank_world()
+        from rome_smplx.trainers.distributed import check_precision
+
+        check_precision(config.precision, self.device)
+        gen_modules = [getattr(nets, m) for m in modules if getattr(nets, m) is not None]
+        self._gen_step: nn.Module = _GeneratorStep(self, gen_modules)
+        self._dis_step: nn.Module = _DiscriminatorStep(nets.discriminator, self.weights["adversarial"], self)
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            # find_unused_parameters: a loss switched off (or a profile's unused branch) leaves some
+            # generator parameters without gradients in a step
+            self._gen_step = DDP(self._gen_step, device_ids=ids, find_unused_parameters=True,
+                                 broadcast_buffers=False)
+            self._dis_step = DDP(self._dis_step, device_ids=ids, broadcast_buffers=False)
+        self.monitor = None  # a rome_smplx.trainers.monitor.RunMonitor while fit() runs (rank 0)
+        self.val_dataset = None
 
     # ------------------------------------------------------------------ setup
     def _build_losses(self) -> None:
@@ -187,6 +278,9 @@ class RomeTrainer:
         for p in self.dis_params:
             p.requires_grad_(dis)
 
+    def _autocast(self):
+        return autocast(self.config.precision, self.device)
+
     # ------------------------------------------------------------------ forward
     def _to_device(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         return {k: v.to(self.device) for k, v in batch.items()}
@@ -225,7 +319,12 @@ class RomeTrainer:
         render = head._renderer()(texture, verts, ndc, head.faces, head.uv_coords, head.uv_faces, (S, S))
         B = ndc.shape[0]
         g = generator if generator is not None else torch.Generator().manual_seed(0)
-        bg = torch.rand(B, 3, 1, 1, generator=g).to(self.device, render.image.dtype)
+        # the colours of the whole global batch are drawn and this rank's slice taken, so several
+        # processes use the colours one process would; the later draws (Chamfer) are per rank
+        bg = torch.rand(B * self.world, 3, 1, 1, generator=g)[self.rank * B:(self.rank + 1) * B]
+        bg = bg.to(self.device, render.image.dtype)
+        if self.world > 1 and self.rank > 0:
+            g.manual_seed(_mix_seed(self.config.seed, self.step, 1, self.rank))
         if self.config.composite == "own":  # each on its own mask, as masked metrics compare them
             alpha, alpha_t = render.mask, b["target_mask"]
         else:  # the release: both on the predicted mask, detached
@@ -328,43 +427,43 @@ class RomeTrainer:
             for opt, lr in ((self.opt_g, self.config.lr_g), (self.opt_d, self.config.lr_d)):
                 for group in opt.param_groups:
                     group["lr"] = lr * f
-        fw = self.forward(batch, g)
-        parts = self.generator_losses(fw, g)
-        if not parts:
-            raise InputError("every generator loss is off (all loss weights are 0 or lack their inputs)")
-        total = sum(parts.values())
         self.opt_g.zero_grad(set_to_none=True)
-        total.backward()
-        _average_gradients(self.gen_params, self.world)
+        total, parts, fw = self._gen_step(batch, g)
+        total.backward()  # under DDP the gradients are averaged over the ranks here
         skipped = 0.0
-        if _all_finite(self.gen_params) and bool(torch.isfinite(total)):
+        if _all_ranks(_all_finite(self.gen_params) and bool(torch.isfinite(total)), self.world):
             self.opt_g.step()
         else:
             skipped = 1.0
-            logger.warning("step %d: non-finite generator gradients or loss, generator update skipped", self.step)
+            self.skipped_steps += 1
+            logger.warning("step %d: non-finite generator loss or gradients (%s), generator update skipped; "
+                           "%d step(s) skipped so far", self.step,
+                           ", ".join(k for k, v in parts.items() if not bool(torch.isfinite(v))) or "gradients",
+                           self.skipped_steps)
         self.opt_g.zero_grad(set_to_none=True)
         values = {k: float(v.detach()) for k, v in parts.items()}
         values["total"] = float(total.detach())
         if self.weights["adversarial"] > 0:
             self._set_trainable(False, True)
             nets.discriminator.train()
-            real = nets.discriminator(fw["target"].detach())
-            fake = nets.discriminator(fw["pred"].detach())
-            loss_d = self.weights["adversarial"] * L.hinge_discriminator_loss(real.scores, fake.scores)
             self.opt_d.zero_grad(set_to_none=True)
+            loss_d = self._dis_step(fw["target"].detach(), fw["pred"].detach())
             loss_d.backward()
-            _average_gradients(self.dis_params, self.world)
-            if _all_finite(self.dis_params) and bool(torch.isfinite(loss_d)):
+            if _all_ranks(_all_finite(self.dis_params) and bool(torch.isfinite(loss_d)), self.world):
                 self.opt_d.step()
             else:
                 skipped = 1.0
-                logger.warning("step %d: non-finite discriminator gradients, discriminator update skipped", self.step)
+                logger.warning("step %d: non-finite discriminator loss or gradients, discriminator update skipped",
+                               self.step)
             self.opt_d.zero_grad(set_to_none=True)
             values["dis"] = float(loss_d.detach())
         self._set_trainable(True, True)
+        values = _mean_over_ranks(values, self.world)
         values["skipped"] = skipped
         self.step += 1
         self.history.append(values)
+        if self.monitor is not None:
+            self.monitor.step(self, values, fw)
         return values
 
     # ------------------------------------------------------------------ data
@@ -408,17 +507,54 @@ class RomeTrainer:
         end = self.config.steps if steps is None else int(steps)
         start = self.step
         every = self.config.checkpoint_every
+        if self.rank == 0 and end > start:
+            from rome_smplx.trainers.monitor import RunMonitor
+
+            self.monitor = RunMonitor(self, self.validation_batch() if self.config.val_every else None)
         bar = tqdm(range(start, end), desc="train rome", unit="step", disable=not progress or self.rank != 0)
-        for _ in bar:
-            values = self.train_step(self.make_batch(dataset, self.step))
-            bar.set_postfix(total=f"{values['total']:.4f}", dis=f"{values.get('dis', 0.0):.4f}")
-            if self.step % 10 == 0 or self.step == end:
-                logger.info("step %d: %s", self.step, ", ".join(f"{k} {v:.5g}" for k, v in values.items()))
-            if every and self.step % every == 0 and self.step != end:
+        t0 = time.perf_counter()
+        try:
+            for _ in bar:
+                values = self.train_step(self.make_batch(dataset, self.step))
+                bar.set_postfix(total=f"{values['total']:.4f}", dis=f"{values.get('dis', 0.0):.4f}")
+                if self.step % 10 == 0 or self.step == end:
+                    logger.info("step %d: %s", self.step, ", ".join(f"{k} {v:.5g}" for k, v in values.items()))
+                if every and self.step % every == 0 and self.step != end:
+                    self.save_checkpoint()
+            if end > start:
                 self.save_checkpoint()
-        if end > start:
-            self.save_checkpoint()
+                logger.info("%d steps in %.1f s (%.3f s/step, %d process(es), global batch %d)", end - start,
+                            time.perf_counter() - t0, (time.perf_counter() - t0) / (end - start), self.world,
+                            self.world * self.config.batch_size)
+        finally:
+            if self.monitor is not None:
+                self.monitor.close()
+                self.monitor = None
         return self.history[len(self.history) - (end - start) if end > start else len(self.history):]
+
+    def validation_batch(self) -> dict[str, Tensor]:
+        """The held-out pairs of ``val_seeds`` / ``val_data_dir`` (``val_pairs`` of them, evenly
+        spread over the dataset), collated."""
+        from rome_smplx.trainers.datasets import FramePairsDataset, SyntheticVideoDataset
+
+        c = self.config
+        if c.val_data_dir is not None:
+            ds = FramePairsDataset(c.val_data_dir, image_size=c.image_size, seed=c.seed)
+        elif c.val_seeds is not None:
+            seeds = range(*c.val_seeds)
+            ds = SyntheticVideoDataset(self.assets.root, seeds=seeds, frames=c.frames, image_size=c.image_size,
+                                       mode=c.mode, tracking_noise=c.tracking_noise, seed=c.seed,
+                                       cache_subjects=len(seeds), cache_frames=0)
+        else:
+            raise InputError("validation needs 'val_seeds' or 'val_data_dir' in the config")
+        n = len(ds)
+        if n == 0:
+            raise InputError("the validation dataset is empty")
+        picks = sorted({round(i * (n - 1) / max(1, c.val_pairs - 1)) for i in range(min(c.val_pairs, n))})
+        items = [it for it in (_load_item(ds, i)[0] for i in picks) if it is not None]
+        if not items:
+            raise InputError("no readable pair in the validation dataset")
+        return collate(items)
 
     # ------------------------------------------------------------------ checkpoints
     def checkpoint_dir(self, step: Optional[int] = None) -> Path:
@@ -431,6 +567,9 @@ class RomeTrainer:
         from rome_smplx.io.checkpoints import write_json_atomic
         from rome_smplx.models.rome import save
 
+        digests = _rank_digests(self.head.networks, self.world)  # a collective under torchrun
+        if len(set(digests)) > 1:
+            logger.error("step %d: the ranks' networks differ (SHA-256 per rank: %s)", self.step, digests)
         if self.rank != 0:
             return None
         folder = Path(path) if path is not None else self.checkpoint_dir()
@@ -441,7 +580,9 @@ class RomeTrainer:
             self.config.save_json(tmp / "config.json")
             write_json_atomic({"format": CHECKPOINT_FORMAT, "step": self.step,
                                "last_losses": self.history[-1] if self.history else {},
-                               "skipped_samples": dict(self.skipped_samples)}, tmp / "state.json")
+                               "skipped_samples": dict(self.skipped_samples),
+                               "skipped_steps": self.skipped_steps, "world_size": self.world,
+                               "rank_weights_sha256": digests}, tmp / "state.json")
         logger.info("checkpoint written to %s (step %d)", folder, self.step)
         return folder
 
@@ -479,6 +620,7 @@ class RomeTrainer:
         from rome_smplx.io.checkpoints import fill_module, safe_torch_load
         from rome_smplx.models.rome import load
 
+        t0 = time.perf_counter()
         folder = Path(path)
         state_file = folder / "state.json"
         if not state_file.is_file():
@@ -503,7 +645,8 @@ class RomeTrainer:
             raise CheckpointError(f"{folder / 'optimizers.pt'}: does not fit these networks ({exc})") from None
         self.step = state["step"]
         self.skipped_samples = dict(state.get("skipped_samples", {}))
-        logger.info("resumed from %s at step %d", folder, self.step)
+        self.skipped_steps = int(state.get("skipped_steps", 0))
+        logger.info("resumed from %s at step %d in %.2f s", folder, self.step, time.perf_counter() - t0)
         return self
 
     @classmethod
@@ -590,7 +733,14 @@ def train_from_config(
     ``assets_dir`` defaults to ``$ROME_SMPLX_ASSETS`` or the synthetic stand-ins.
     """
     from rome_smplx.assets import Assets
+    from rome_smplx.trainers.distributed import init_from_env, rank_world, shutdown_if_started
 
+    t0 = time.perf_counter()
+    started = rank_world()[1] == 1
+    device = init_from_env(config.device)
+    started = started and rank_world()[1] > 1
+    if device != config.device:
+        config = config.replace(device=device)
     assets = Assets.from_dir(assets_dir) if assets_dir is not None else Assets.discover()
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -607,5 +757,11 @@ def train_from_config(
     trainer = RomeTrainer(config, assets, profile=profile)
     if resume is not None:
         trainer.resume(resume)
-    trainer.fit(build_dataset(config, assets.root), config.steps)
+    dataset = build_dataset(config, assets.root)
+    logger.info("ready to train at step %d after %.2f s (networks, data%s)", trainer.step,
+                time.perf_counter() - t0, ", checkpoint" if resume is not None else "")
+    try:
+        trainer.fit(dataset, config.steps)
+    finally:
+        shutdown_if_started(started)
     return trainer
