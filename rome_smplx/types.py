@@ -352,4 +352,44 @@ class FullBodyRender(_TensorDataclass):
     _batch_field = "image"
 
 
-__all__ = ["FlameParams", "SmplxParams", "HeadReconstruction", "RenderOutput", "Similarity", "FullBodyRender"]
+# ------------------------------------------------------------------------------------- joint names
+#: SMPL-X's number of body joints in ``SmplxParams.body_pose`` (joints 1..21 of smplx's order).
+NUM_BODY_JOINTS = 21
+
+
+def smplx_joint(name: str) -> int:
+    """Index of an SMPL-X joint by its name in smplx's ``JOINT_NAMES`` (``"pelvis"`` -> 0, ``"head"`` -> 15).
+
+    Raises:
+        InputError: ``name`` is not one of the 55 skeleton joints.
+    """
+    from smplx.joint_names import JOINT_NAMES
+
+    try:
+        i = JOINT_NAMES.index(name)
+    except ValueError:
+        i = -1
+    if not 0 <= i < 55:
+        raise InputError(f"joint {name!r}: not an SMPL-X skeleton joint (smplx's JOINT_NAMES[:55], e.g. 'head', 'neck')")
+    return i
+
+
+def body_pose_index(name: str) -> int:
+    """Row of ``SmplxParams.body_pose`` (B, 21, 3, 3) that holds the joint ``name`` (its joint index - 1).
+
+    Example: ``params.body_pose[:, body_pose_index("right_elbow")]``.
+
+    Raises:
+        InputError: ``name`` is not one of the 21 body joints (the pelvis is ``global_orient``; the
+            jaw, eyes and fingers have their own fields).
+    """
+    i = smplx_joint(name) - 1
+    if not 0 <= i < NUM_BODY_JOINTS:
+        raise InputError(f"joint {name!r}: not one of the {NUM_BODY_JOINTS} joints of SmplxParams.body_pose")
+    return i
+
+
+__all__ = [
+    "FlameParams", "SmplxParams", "HeadReconstruction", "RenderOutput", "Similarity", "FullBodyRender",
+    "NUM_BODY_JOINTS", "body_pose_index", "smplx_joint",
+]

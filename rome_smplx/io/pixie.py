@@ -42,7 +42,7 @@ from rome_smplx.geometry.rotations import (
 )
 from rome_smplx.io.atomic import atomic_path
 from rome_smplx.io.pickle_safe import load_pickle
-from rome_smplx.types import SmplxParams
+from rome_smplx.types import NUM_BODY_JOINTS, SmplxParams, body_pose_index, smplx_joint
 
 logger = logging.getLogger(__name__)
 
@@ -75,20 +75,22 @@ RAW_POSE_JOINTS: dict[str, int] = {
     "right_hand_pose": 15,
 }
 
+_SPINE = ("spine3", "spine2", "spine1", "pelvis")
+
 #: Kinematic chains ``[joint, parent, grandparent, ..., 0]`` of SMPL-X used by PIXIE's
-#: ``pose_abs2rel`` (joint 15 = head, 20 / 21 = left / right wrist).
-HEAD_CHAIN = (15, 12, 9, 6, 3, 0)
-LEFT_WRIST_CHAIN = (20, 18, 16, 13, 9, 6, 3, 0)
-RIGHT_WRIST_CHAIN = (21, 19, 17, 14, 9, 6, 3, 0)
+#: ``pose_abs2rel``: head (15), left / right wrist (20 / 21), as smplx's joint indices.
+HEAD_CHAIN = tuple(smplx_joint(n) for n in ("head", "neck", *_SPINE))
+LEFT_WRIST_CHAIN = tuple(smplx_joint(n) for n in ("left_wrist", "left_elbow", "left_shoulder", "left_collar", *_SPINE))
+RIGHT_WRIST_CHAIN = tuple(smplx_joint(n) for n in ("right_wrist", "right_elbow", "right_shoulder", "right_collar", *_SPINE))
 
 #: ``check_pose`` limits of the relative head rotation, degrees, for Euler x (pitch), y (yaw),
 #: z (roll). An angle outside +-limit is set to zero (not clamped).
 HEAD_LIMITS_DEG = (20.0, 70.0, 10.0)
 
 # body_pose index (SMPL-X joint - 1) of neck, head and wrists; the other 17 come from partbody.
-_NECK, _HEAD, _LWRIST, _RWRIST = 11, 14, 19, 20
-_PARTBODY_IDX = [i for i in range(21) if i not in (_NECK, _HEAD, _LWRIST, _RWRIST)]
-_NUM_BODY_JOINTS = 21
+_NECK, _HEAD, _LWRIST, _RWRIST = (body_pose_index(n) for n in ("neck", "head", "left_wrist", "right_wrist"))
+_NUM_BODY_JOINTS = NUM_BODY_JOINTS
+_PARTBODY_IDX = [i for i in range(_NUM_BODY_JOINTS) if i not in (_NECK, _HEAD, _LWRIST, _RWRIST)]
 
 # Keys and per-sample shapes of PIXIE's decoded ``_param.pkl`` (in PIXIE's insertion order).
 # None = free length (shape / expression / tex / light sizes depend on the model).
@@ -171,7 +173,7 @@ def _chain_abs(global_pose: Tensor, body_pose: Tensor, chain: Sequence[int]) -> 
 def check_head_pose(body_pose: Tensor, limits_deg: Sequence[float] = HEAD_LIMITS_DEG) -> tuple:
     """PIXIE's ``check_pose``: zero the head's relative Euler angles that exceed the limits.
 
-    The relative head rotation ``body_pose[:, 14]`` goes matrix -> Euler xyz -> matrix (the round
+    The relative head rotation ``body_pose[:, body_pose_index('head')]`` (row 14) goes matrix -> Euler xyz -> matrix (the round
     trip is applied even when nothing is zeroed); an angle with ``|angle| > limit`` becomes 0.
 
     Args:

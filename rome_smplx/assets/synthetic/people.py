@@ -94,8 +94,10 @@ def _flame_vertices(head, shape: np.ndarray, expression: np.ndarray, jaw: np.nda
     betas = np.zeros(head.shapedirs.shape[2])
     betas[: len(shape)] = shape
     betas[n_shape:n_shape + len(expression)] = expression
+    from rome_smplx.assets.synthetic.head import JOINT_NAMES as FLAME_JOINTS
+
     rots = np.repeat(np.eye(3)[None], head.joints.shape[0], 0)
-    rots[2] = jaw
+    rots[FLAME_JOINTS.index("jaw")] = jaw
     t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float64)
     posedirs = t(head.posedirs).reshape(-1, head.posedirs.shape[2]).T
     v, j = lbs(t(betas)[None], t(rots)[None], t(head.v_template), t(head.shapedirs), posedirs,
@@ -115,17 +117,20 @@ def draw_body(rng: np.random.Generator, shape: np.ndarray, head_rot: np.ndarray)
     betas = np.zeros(PIXIE_NUM_BETAS)
     betas[:10] = rng.normal(0, 0.8, 10)
     betas[HEAD_SHAPE_START:HEAD_SHAPE_START + DECA_NUM_SHAPE] = shape
-    pose = np.repeat(np.eye(3)[None], 21, 0)
+    from rome_smplx.types import NUM_BODY_JOINTS, body_pose_index as j
+
+    pose = np.repeat(np.eye(3)[None], NUM_BODY_JOINTS, 0)
     ang = lambda m, s_: rng.normal(m, s_)
-    pose[15] = _rotvec([0, 0, -ang(1.2, 0.08)])  # left shoulder: arm down
-    pose[16] = _rotvec([0, 0, ang(1.2, 0.08)])  # right shoulder
-    pose[17] = _rotvec([0, -abs(ang(0.25, 0.1)), 0])  # left elbow, forward
-    pose[18] = _rotvec([0, abs(ang(0.25, 0.1)), 0])  # right elbow
-    pose[0] = _rotvec([ang(-0.05, 0.03), 0, 0.02])  # left hip
-    pose[1] = _rotvec([ang(-0.05, 0.03), 0, -0.02])  # right hip
-    pose[3] = _rotvec([abs(ang(0.08, 0.04)), 0, 0])  # left knee
-    pose[4] = _rotvec([abs(ang(0.08, 0.04)), 0, 0])  # right knee
-    pose[14] = head_rot  # head joint: the FLAME global rotation
+    # (the random draws keep their order, so a seed gives the same person as before)
+    pose[j("left_shoulder")] = _rotvec([0, 0, -ang(1.2, 0.08)])  # arm down
+    pose[j("right_shoulder")] = _rotvec([0, 0, ang(1.2, 0.08)])
+    pose[j("left_elbow")] = _rotvec([0, -abs(ang(0.25, 0.1)), 0])  # forward
+    pose[j("right_elbow")] = _rotvec([0, abs(ang(0.25, 0.1)), 0])
+    pose[j("left_hip")] = _rotvec([ang(-0.05, 0.03), 0, 0.02])
+    pose[j("right_hip")] = _rotvec([ang(-0.05, 0.03), 0, -0.02])
+    pose[j("left_knee")] = _rotvec([abs(ang(0.08, 0.04)), 0, 0])
+    pose[j("right_knee")] = _rotvec([abs(ang(0.08, 0.04)), 0, 0])
+    pose[j("head")] = head_rot  # the FLAME global rotation
     lh = np.stack([_rotvec([0, 0, -abs(ang(0.3, 0.1))]) for _ in range(15)])
     rh = np.stack([_rotvec([0, 0, abs(ang(0.3, 0.1))]) for _ in range(15)])
     body_cam = np.array([1.05 * np.exp(rng.normal(0, 0.03)), rng.normal(0, 0.02), 0.08 + rng.normal(0, 0.02)])
