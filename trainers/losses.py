@@ -460,17 +460,6 @@ def silhouette_mse(pred: Tensor, target: Tensor, mask: Optional[Tensor] = None) 
 
 
 # ---------------------------------------------------------------------------------------- chamfer
-def _nearest_sq(a: Tensor, b: Tensor, b_valid: Tensor, chunk: int) -> Tensor:
-    """(P, 2), (Q, 2), (Q,) bool -> (P,) squared distance of each row of ``a`` to the nearest valid ``b``."""
-    out = []
-    big = torch.finfo(a.dtype).max
-    for i in range(0, a.shape[0], chunk):
-        d = torch.cdist(a[i : i + chunk], b, compute_mode="donot_use_mm_for_euclid_dist") ** 2
-        d = torch.where(b_valid[None], d, d.new_full((), big))
-        out.append(d.min(1).values)
-    return torch.cat(out) if out else a.new_zeros(0)
-
-
 def chamfer_2d(
     x: Tensor,
     y: Tensor,
@@ -482,31 +471,30 @@ def chamfer_2d(
     ``chamfer_distance``, mean point and batch reductions).
 
     ``loss = mean_b [ mean_{p in x_b} min_q |p - q|^2 + mean_{q in y_b} min_p |p - q|^2 ]``; batch
-    elements where either set is empty are left out (0 when none is left).
+    elements where either set is empty are left out (0 when none is left). The per-element term is
+    :func:`rome_smplx.metrics.geometry.chamfer_distance` (``squared=True``) on the valid points.
 
     Args:
         x: ``(B, P, 2)`` padded points (e.g. projected visible vertices); ``x_lengths`` ``(B,)``
             valid counts (default all P).
         y: ``(B, Q, 2)`` padded points (e.g. mask pixels); ``y_lengths`` ``(B,)``.
-        chunk: rows per ``cdist`` block (bounds memory at ``chunk * Q``).
+        chunk: rows per distance block (bounds memory at ``chunk * Q``).
     """
-    if x.dim() != 3 or y.dim() != 3 or x.shape[0] != y.shape[0] or x.shape[2] != y.shape[2]:
-        raise InputError(f"chamfer_2d: expected x (B, P, D) and y (B, Q, D), found {tuple(x.shape)} and {tuple(y.shape)}")
-    B = x.shape[0]
-    xl = torch.full((B,), x.shape[1], dtype=torch.long) if x_lengths is None else x_lengths.to("cpu", torch.long)
-    yl = torch.full((B,), y.shape[1], dtype=torch.long) if y_lengths is None else y_lengths.to("cpu", torch.long)
-    terms = []
-    for b in range(B):
-        n, m = int(xl[b]), int(yl[b])
-        if n == 0 or m == 0:
-            continue
-        xb, yb = x[b, :n], y[b, :m]
-        vy = torch.ones(m, dtype=torch.bool, device=x.device)
-        vx = torch.ones(n, dtype=torch.bool, device=x.device)
-        terms.append(_nearest_sq(xb, yb, vy, chunk).mean() + _nearest_sq(yb, xb, vx, chunk).mean())
-    if not terms:
+    from rome_smplx.checks import check_shape
+    from rome_smplx.metrics.geometry import chamfer_distance
+
+    dims = check_shape(x, "B,P,D", "chamfer_2d: x", dtype="float")
+    check_shape(y, "B,Q,D", "chamfer_2d: y", dims={"B": dims["B"], "D": dims["D"]}, dtype="float")
+    B, P, Q = x.shape[0], x.shape[1], y.shape[1]
+    xl = torch.full((B,), P, dtype=torch.long) if x_lengths is None else x_lengths.to("cpu", torch.long)
+    yl = torch.full((B,), Q, dtype=torch.long) if y_lengths is None else y_lengths.to("cpu", torch.long)
+    keep = torch.nonzero((xl > 0) & (yl > 0)).flatten()
+    if keep.numel() == 0:
         return x.sum() * 0.0
-    return torch.stack(terms).mean()
+    mask_x = (torch.arange(P)[None] < xl[keep, None]).to(x.device)
+    mask_y = (torch.arange(Q)[None] < yl[keep, None]).to(x.device)
+    rows = keep.to(x.device)
+    return chamfer_distance(x[rows], y[rows], mask_x, mask_y, squared=True, chunk=chunk).mean()
 
 
 def mask_points(mask: Tensor, counts: Tensor, generator: Optional[torch.Generator] = None) -> tuple[Tensor, Tensor]:

@@ -41,12 +41,15 @@ def _point_mask(name: str, mask: Tensor | None, pts: Tensor, fn: str) -> Tensor 
     return m
 
 
-def nearest_distances(a: Tensor, b: Tensor, mask_b: Tensor | None = None, squared: bool = True) -> tuple[Tensor, Tensor]:
+def nearest_distances(
+    a: Tensor, b: Tensor, mask_b: Tensor | None = None, squared: bool = True, *, chunk: int = _CHUNK,
+) -> tuple[Tensor, Tensor]:
     """For every point of ``a`` its distance to the nearest (unmasked) point of ``b``.
 
     Args:
         a: (B, P, D) points; b: (B, Q, D) points; mask_b: optional (B, Q) bool, True = valid.
         squared: return squared Euclidean distances.
+        chunk: points of ``a`` per distance block (bounds memory at ``B * chunk * Q``).
 
     Returns:
         distances (B, P) and indices (B, P) into ``b``.
@@ -57,8 +60,10 @@ def nearest_distances(a: Tensor, b: Tensor, mask_b: Tensor | None = None, square
         raise InputError(f"nearest_distances: batch sizes differ ({a.shape[0]} vs {b.shape[0]})")
     mask_b = _point_mask("mask_b", mask_b, b, "nearest_distances")
     dists, idxs = [], []
-    for s in range(0, a.shape[1], _CHUNK):
-        ac = a[:, s: s + _CHUNK]
+    if int(chunk) < 1:
+        raise InputError(f"nearest_distances: chunk must be a positive integer, found {chunk!r}")
+    for s in range(0, a.shape[1], int(chunk)):
+        ac = a[:, s: s + int(chunk)]
         with torch.no_grad():
             d2 = torch.cdist(ac, b).pow(2)
             if mask_b is not None:
@@ -74,7 +79,7 @@ def nearest_distances(a: Tensor, b: Tensor, mask_b: Tensor | None = None, square
 
 def chamfer_distance(
     a: Tensor, b: Tensor, mask_a: Tensor | None = None, mask_b: Tensor | None = None,
-    squared: bool = True, return_directions: bool = False,
+    squared: bool = True, return_directions: bool = False, *, chunk: int = _CHUNK,
 ) -> Tensor | tuple[Tensor, Tensor, Tensor]:
     """Symmetric Chamfer distance ``mean_{x in a} min_{y in b} d(x, y) + mean_{y in b} min_{x in a} d(x, y)``.
 
@@ -86,6 +91,7 @@ def chamfer_distance(
         mask_a: optional (B, P) bool; mask_b: optional (B, Q) bool (True = valid point).
         squared: squared or plain distances.
         return_directions: also return the two one-sided means.
+        chunk: points per distance block (see :func:`nearest_distances`).
 
     Returns:
         (B,) distances, or ``(total, a_to_b, b_to_a)`` each (B,).
@@ -94,8 +100,8 @@ def chamfer_distance(
     check_shape(b, f"B,P,{a.shape[-1]}", "chamfer_distance: b", dtype="float")
     mask_a = _point_mask("mask_a", mask_a, a, "chamfer_distance")
     mask_b = _point_mask("mask_b", mask_b, b, "chamfer_distance")
-    d_ab, _ = nearest_distances(a, b, mask_b, squared)
-    d_ba, _ = nearest_distances(b, a, mask_a, squared)
+    d_ab, _ = nearest_distances(a, b, mask_b, squared, chunk=chunk)
+    d_ba, _ = nearest_distances(b, a, mask_a, squared, chunk=chunk)
 
     def mean(d: Tensor, m: Tensor | None) -> Tensor:
         if m is None:
