@@ -74,6 +74,8 @@ def _caches_in_temp(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("ROME_SMPLX_CACHE", str(root / "rome_smplx"))
     mp.setenv("XDG_CACHE_HOME", str(root / "xdg"))
+    mp.setenv("TORCH_HOME", str(root / "torch"))  # torch.hub (set explicitly: a user's TORCH_HOME wins over XDG)
+    mp.setenv("HF_HOME", str(root / "huggingface"))
     mp.setenv("MPLCONFIGDIR", str(root / "matplotlib"))
     yield root
     mp.undo()

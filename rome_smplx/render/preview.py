@@ -7,7 +7,7 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor
 
-from rome_smplx.errors import InputError
+from rome_smplx.checks import check_shape
 from rome_smplx.geometry.mesh import vertex_normals
 from rome_smplx.render.cameras import PerspectiveCamera
 from rome_smplx.render.raster import interpolate, rasterize
@@ -53,8 +53,7 @@ def render_preview(
     Returns:
         (B, 3, H, W) RGB in [0, 1] on a white background.
     """
-    if verts.dim() != 3 or verts.shape[-1] != 3:
-        raise InputError(f"verts: expected (B, N, 3), found {tuple(verts.shape)}")
+    check_shape(verts, "B,N,3", "verts", dtype="float")
     H, W = (image_size, image_size) if isinstance(image_size, int) else (int(image_size[0]), int(image_size[1]))
     B, N = verts.shape[:2]
     cam = front_camera(verts) if camera is None else camera
