@@ -102,8 +102,9 @@ def check_shape(
 
     Raises:
         ShapeError: ``x`` is not a tensor, has another shape, or another kind of dtype. The message
-            is ``"<name>: expected <a ... tensor> of shape (B, 3, H, W) [with B=2, ...], found
-            (2, 4, 8, 8)"`` (or the type or dtype found).
+            is ``"<name>: expected a tensor of shape (B, 3, H, W) [with B=2, ...], found
+            (2, 4, 8, 8)"``; for a wrong type or dtype it says which kind of tensor was expected
+            (``"a floating-point tensor"``) and the type or dtype found.
     """
     tokens = parse_shape(shape)
     known = dict(dims or {})
@@ -122,9 +123,9 @@ def check_shape(
         pairs = list(zip(tokens, found))
     ok = ok and all(_fits(t, s, bound) for t, s in pairs)
     if not ok:
-        raise ShapeError(f"{name}: expected {kind} of shape {_want(tokens, known)}, found {found}")
-    if dtype == "float" and not x.is_floating_point():
-        raise ShapeError(f"{name}: expected {kind} of shape {_want(tokens, known)}, found dtype {x.dtype}")
-    if dtype == "int" and (x.is_floating_point() or x.is_complex() or x.dtype == torch.bool):
+        raise ShapeError(f"{name}: expected a tensor of shape {_want(tokens, known)}, found {found}")
+    if (dtype == "float" and not x.is_floating_point()) or (
+        dtype == "int" and (x.is_floating_point() or x.is_complex() or x.dtype == torch.bool)
+    ):
         raise ShapeError(f"{name}: expected {kind} of shape {_want(tokens, known)}, found dtype {x.dtype}")
     return bound
