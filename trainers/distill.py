@@ -541,6 +541,18 @@ class LinearDistiller:
                     regressor.fc.bias.zero_()
         self.regressor = regressor.to(self.device)
         self.optimizer = torch.optim.Adam(self.regressor.parameters(), lr=config.lr, betas=config.betas)
+        # torchrun: each rank takes its slice of every global batch (world * batch_size samples) and
+        # DDP averages the gradients; BatchNorm statistics are per rank (SyncBatchNorm on CUDA)
+        from rome_smplx.trainers.distributed import rank_world
+
+        self.rank, self.world = rank_world()
+        self._model: torch.nn.Module = self.regressor
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            if self.device.type == "cuda":
+                self.regressor = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.regressor)
+            self._model = DDP(self.regressor, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.step = 0
         self.history: list[dict[str, float]] = []
         self._gen = torch.Generator().manual_seed(config.seed)
@@ -621,7 +633,7 @@ class LinearDistiller:
         cfg = self.config
         images = self.data.images[idx].to(self.device)
         target = self.data.targets[idx].to(self.device)
-        pred = self.regressor(images)
+        pred = self._model(images) if self.regressor.training else self.regressor(images)
         out = {"coeffs": F.mse_loss(pred, target)}
         total = cfg.w_coeffs * out["coeffs"]
         if cfg.w_chamfer > 0 or cfg.w_silhouette > 0:
@@ -646,8 +658,10 @@ class LinearDistiller:
     # ------------------------------------------------------------------ loop
     def _batch(self) -> Tensor:
         M = len(self.data)
-        b = min(self.config.batch_size, M)
-        return torch.randperm(M, generator=self._gen)[:b]
+        b = min(self.config.batch_size, M // self.world) if self.world > 1 else min(self.config.batch_size, M)
+        if b < 1:
+            raise InputError(f"LinearDistiller: {M} samples for {self.world} processes")
+        return torch.randperm(M, generator=self._gen)[self.rank * b:(self.rank + 1) * b]
 
     def train_step(self) -> dict[str, float]:
         """One optimiser step on a random batch; returns the loss values."""
@@ -670,18 +684,26 @@ class LinearDistiller:
         steps = self.config.steps if steps is None else int(steps)
         out = Path(self.config.out if out is None else out)
         t0 = time.perf_counter()
-        bar = tqdm(range(steps), desc="distil linear", unit="step", disable=None)
+        main = self.rank == 0  # rank 0 shows progress, logs and writes
+        bar = tqdm(range(steps), desc="distil linear", unit="step", disable=None if main else True)
         for _ in bar:
             rec = self.train_step()
             bar.set_postfix(mse=f"{rec['coeffs']:.4g}")
-            if self.config.log_every and self.step % self.config.log_every == 0:
+            if main and self.config.log_every and self.step % self.config.log_every == 0:
                 logger.info("step %d: %s", self.step, ", ".join(f"{k} {v:.5g}" for k, v in rec.items() if k != "step"))
-            if self.config.checkpoint_every and self.step % self.config.checkpoint_every == 0:
+            if main and self.config.checkpoint_every and self.step % self.config.checkpoint_every == 0:
                 self.save_checkpoint(out / f"step_{self.step:07d}")
         if self.config.recalibrate_bn:
             self.recalibrate_batchnorm()
-        self.save_checkpoint(out / "final")
-        logger.info("distilled %d steps in %.1f s; checkpoint in %s", steps, time.perf_counter() - t0, out / "final")
+        from rome_smplx.trainers.distributed import rank_digests
+
+        self.rank_digests = rank_digests(self.regressor, self.world)  # bitwise-equal weights on every rank?
+        if len(set(self.rank_digests)) > 1:
+            logger.error("the ranks' regressors differ (SHA-256 per rank: %s)", self.rank_digests)
+        if main:
+            self.save_checkpoint(out / "final")
+        logger.info("distilled %d steps in %.1f s (%.3f s/step, %d process(es)); checkpoint in %s", steps,
+                    time.perf_counter() - t0, (time.perf_counter() - t0) / max(1, steps), self.world, out / "final")
         return self.history
 
     @torch.no_grad()
@@ -726,7 +748,8 @@ class LinearDistiller:
         save_safetensors({"basis": self.basis, "mean_deform": self.mean}, folder / CHECKPOINT_BASIS,
                          {"format": CHECKPOINT_FORMAT})
         meta = {"format": CHECKPOINT_FORMAT, "num_coefficients": int(self.basis.shape[1]), "step": self.step,
-                "config": self.config.to_dict(), "history": self.history[-100:]}
+                "config": self.config.to_dict(), "history": self.history[-100:],
+                "world_size": self.world, "rank_weights_sha256": getattr(self, "rank_digests", None)}
         write_json_atomic(meta, folder / CHECKPOINT_META)
         return folder
 
@@ -788,10 +811,24 @@ def run_from_yaml(
                                  ("out", None if out is None else str(out)), ("steps", steps)) if v is not None}
     if changes:
         config = dataclasses.replace(config, **changes)
-    torch.manual_seed(config.seed)
-    distiller = LinearDistiller.from_config(config)
-    history = distiller.train()
-    files = distiller.export_linear_hair(Path(config.out) / "export" / "linear_hair.pth")
+    from rome_smplx.trainers.distributed import init_from_env, rank_world, shutdown_if_started
+
+    started = rank_world()[1] == 1
+    device = init_from_env(config.device)
+    started = started and rank_world()[1] > 1
+    if device != config.device:
+        config = dataclasses.replace(config, device=device)
+    try:
+        torch.manual_seed(config.seed)
+        distiller = LinearDistiller.from_config(config)
+        history = distiller.train()
+        if distiller.rank == 0:
+            files = distiller.export_linear_hair(Path(config.out) / "export" / "linear_hair.pth")
+        else:
+            files = {k: Path(config.out) / "export" / n for k, n in
+                     (("linear_hair", "linear_hair.pth"), ("u_full", "u_full.pt"), ("mean_deform", "mean_deform.pt"))}
+    finally:
+        shutdown_if_started(started)
     n = max(1, min(5, len(history) // 2))
     return {
         "steps": distiller.step,

@@ -20,7 +20,7 @@ from rome_smplx.errors import InputError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PRECISIONS", "autocast", "check_precision", "init_from_env", "rank_world", "shutdown_if_started"]
+__all__ = ["PRECISIONS", "autocast", "check_precision", "init_from_env", "rank_digests", "rank_world", "shutdown_if_started"]
 
 #: Training precisions: ``"fp32"``, or ``"bf16"`` (autocast of the forward pass and losses to
 #: bfloat16; CUDA devices only: on the CPU, torch's bf16 kernels are slower than fp32 and the
@@ -35,6 +35,25 @@ def rank_world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def rank_digests(module: torch.nn.Module, world: int) -> list[str]:
+    """SHA-256 of ``module``'s parameters on every rank (rank order): equal digests mean
+    bitwise-equal weights (buffers such as per-rank BatchNorm statistics are left out)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, t in sorted(module.named_parameters()):
+        h.update(name.encode())
+        h.update(t.detach().to("cpu").contiguous().view(torch.uint8).numpy().tobytes())
+    digest = h.hexdigest()
+    if world == 1:
+        return [digest]
+    import torch.distributed as dist
+
+    out: list = [None] * world
+    dist.all_gather_object(out, digest)
+    return [str(d) for d in out]
 
 
 def init_from_env(device: str = "cpu") -> str:

@@ -40,13 +40,13 @@ from typing import Any, Optional
 import torch
 from rome_smplx.trainers import losses as L
 from rome_smplx.trainers.config import DEFAULT_LOSS_WEIGHTS, RomeTrainConfig
-from rome_smplx.trainers.distributed import autocast, rank_world
 from rome_smplx.trainers.datasets import (
     _mix_seed,
     collate,
     flame_params_from_batch,
     landmarks_from_vertices,
 )
+from rome_smplx.trainers.distributed import autocast, rank_digests, rank_world
 from torch import Tensor, nn
 
 from rome_smplx.errors import CheckpointError, InputError
@@ -90,25 +90,6 @@ def _mean_over_ranks(values: dict[str, float], world: int) -> dict[str, float]:
             t[0, i], t[1, i] = values[k], 1.0
     dist.all_reduce(t)
     return {k: float(t[0, i] / t[1, i]) for i, k in enumerate(_LOGGED) if t[1, i] > 0}
-
-
-def _rank_digests(module: nn.Module, world: int) -> list[str]:
-    """SHA-256 of ``module``'s parameters and buffers on every rank (rank order): equal digests
-    mean bitwise-equal weights."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for name, t in sorted(module.state_dict().items()):
-        h.update(name.encode())
-        h.update(t.detach().to("cpu").contiguous().view(torch.uint8).numpy().tobytes())
-    digest = h.hexdigest()
-    if world == 1:
-        return [digest]
-    import torch.distributed as dist
-
-    out: list[Any] = [None] * world
-    dist.all_gather_object(out, digest)
-    return [str(d) for d in out]
 
 
 class _GeneratorStep(nn.Module):
@@ -177,6 +158,9 @@ class RomeTrainer:
             self.device = torch.device(config.device)
         except RuntimeError as exc:
             raise InputError(f"config 'device': {exc}") from None
+        from rome_smplx.trainers.distributed import check_precision
+
+        check_precision(config.precision, self.device)
         flame = FlameModel.from_assets(self.assets)
         data = self.assets.rome_data()
         if profile is None:
@@ -222,9 +206,6 @@ class RomeTrainer:
         #: generator steps skipped for a non-finite loss or gradients (saved with checkpoints)
         self.skipped_steps = 0
         self.rank, self.world = rank_world()
-        from rome_smplx.trainers.distributed import check_precision
-
-        check_precision(config.precision, self.device)
         gen_modules = [getattr(nets, m) for m in modules if getattr(nets, m) is not None]
         self._gen_step: nn.Module = _GeneratorStep(self, gen_modules)
         self._dis_step: nn.Module = _DiscriminatorStep(nets.discriminator, self.weights["adversarial"], self)
@@ -567,7 +548,7 @@ class RomeTrainer:
         from rome_smplx.io.checkpoints import write_json_atomic
         from rome_smplx.models.rome import save
 
-        digests = _rank_digests(self.head.networks, self.world)  # a collective under torchrun
+        digests = rank_digests(self.head.networks, self.world)  # a collective under torchrun
         if len(set(digests)) > 1:
             logger.error("step %d: the ranks' networks differ (SHA-256 per rank: %s)", self.step, digests)
         if self.rank != 0:
@@ -732,8 +713,9 @@ def train_from_config(
 
     ``assets_dir`` defaults to ``$ROME_SMPLX_ASSETS`` or the synthetic stand-ins.
     """
-    from rome_smplx.assets import Assets
     from rome_smplx.trainers.distributed import init_from_env, rank_world, shutdown_if_started
+
+    from rome_smplx.assets import Assets
 
     t0 = time.perf_counter()
     started = rank_world()[1] == 1
