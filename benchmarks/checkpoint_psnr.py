@@ -1,6 +1,7 @@
-"""Self-driving PSNR / SSIM of one ROME checkpoint on held-out synthetic subjects, measured as
-benchmarks/learning.py measures them (face+hair mask, white background, tracking noise 0.5), for
-following a training run without the three shipped models. Prints one JSON object.
+"""Self-driving PSNR / SSIM of one ROME checkpoint on held-out synthetic subjects, for following a
+training run without the three shipped models. The protocol is rome_smplx.evaluation's, the one of
+benchmarks/learning.py and `rome-smplx eval` (face+hair mask, white background, tracking noise 0.5).
+Prints one JSON object.
 
     python benchmarks/checkpoint_psnr.py runs/rome_synthetic_v3/step_0000800/networks.safetensors \
         [--seeds 0:12] [--grid out.png]
@@ -28,11 +29,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from rome_smplx.trainers.datasets import SyntheticVideoDataset, collate, flame_params_from_batch
-
     import rome_smplx as rs
     from rome_smplx.avatar.head import HeadAvatar
-    from rome_smplx.metrics.image import psnr, ssim
+    from rome_smplx.evaluation import evaluate, synthetic_pairs
 
     a, b_ = (int(x) for x in args.seeds.split(":"))
     assets = rs.Assets.discover()
@@ -44,26 +43,23 @@ def main() -> None:
     head = HeadAvatar.from_assets(assets, "full", weights=args.weights, backend="torch", offsets=offsets)
     S = head.image_size
 
-    def white(img, mask):
-        return img * mask + (1 - mask)
+    pairs = synthetic_pairs(assets, range(a, b_), mode="self", image_size=S, pairs_per_subject=1, frames=16,
+                            tracking_noise=args.noise, seed=1234)
+    report = evaluate({"rome": head}, pairs, metrics=("psnr", "ssim"), progress=False)
+    P, Q = report.per_image["rome"]["psnr"], report.per_image["rome"]["ssim"]
+    if args.grid:  # source | render | truth of the first batch
+        from rome_smplx.trainers.datasets import flame_params_from_batch
+        from torchvision.utils import make_grid
 
-    ds = SyntheticVideoDataset(assets, seeds=range(a, b_), frames=16, image_size=S, mode="self",
-                               tracking_noise=args.noise, seed=1234)
-    P, Q = [], []
-    with torch.no_grad():
-        for i in range(0, len(ds), 4):
-            b = collate([ds[j] for j in range(i, min(i + 4, len(ds)))])
+        from rome_smplx.io.images import save_image
+
+        b = next(iter(pairs.batches()))
+        with torch.no_grad():
             src, tgt = flame_params_from_batch(b, "source"), flame_params_from_batch(b, "target")
             r = head.render(head.reconstruct(b["source_image"], b["source_mask"], src), tgt)
-            pred, target = white(r.image.clamp(0, 1), r.mask), white(b["target_image"], b["target_mask"])
-            P += psnr(pred, target, b["target_hair_mask"]).tolist()
-            Q += ssim(pred, target, b["target_hair_mask"]).tolist()
-            if i == 0 and args.grid:
-                from torchvision.utils import make_grid
-
-                from rome_smplx.io.images import save_image
-
-                save_image(args.grid, make_grid(torch.cat([b["source_image"], pred, target]), nrow=len(pred)))
+        white = lambda img, m: img * m + (1 - m)
+        pred, target = white(r.image.clamp(0, 1), r.mask), white(b["target_image"], b["target_mask"])
+        save_image(args.grid, make_grid(torch.cat([b["source_image"], pred, target]), nrow=len(pred)))
     print(json.dumps({"benchmark": "checkpoint_psnr", "weights": args.weights, "offsets": bool(offsets), "seeds": [a, b_],
                       "tracking_noise": args.noise, "pairs": len(P), "psnr": round(statistics.mean(P), 3),
                       "ssim": round(statistics.mean(Q), 4)}))

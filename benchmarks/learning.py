@@ -63,28 +63,22 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from rome_smplx.trainers.datasets import SyntheticVideoDataset, collate, flame_params_from_batch
+    from rome_smplx.trainers.datasets import flame_params_from_batch
 
     import rome_smplx as rs
     from rome_smplx import weights as shipped
     from rome_smplx.assets.synthetic.video import SyntheticSubject, hair_offsets, hair_style
     from rome_smplx.avatar.head import HeadAvatar
-    from rome_smplx.metrics.geometry import mesh_to_mesh_distance
+    from rome_smplx.evaluation import evaluate, load_heads, synthetic_pairs
     from rome_smplx.metrics.image import psnr, ssim
 
     assets = rs.Assets.discover()
     wdir = Path(args.weights) if args.weights else shipped.WEIGHTS_DIR
-    files = {k: wdir / v for k, v in shipped.FILES.items()}
-    missing = [str(p) for p in files.values() if not p.is_file()]
+    missing = [str(wdir / v) for v in shipped.FILES.values() if not (wdir / v).is_file()]
     if missing:
         raise SystemExit(f"missing weight files: {missing}")
-    heads = {
-        "rome": HeadAvatar.from_assets(assets, "full", weights=str(files["full"]), backend="torch"),
-        "linear": HeadAvatar.from_assets(assets, "linear", weights=str(files["full"]), linear_weights=str(files["linear"]),
-                                         backend="torch"),
-        "no_offsets": HeadAvatar.from_assets(assets, "full", weights=str(files["no_offsets"]), offsets=False,
-                                             backend="torch"),
-    }
+    # the heads `rome-smplx eval --weights DIR --linear --no-offsets` loads, plus random-init networks
+    heads, _ = load_heads(assets, wdir, linear=True, no_offsets=True)
     size = heads["rome"].image_size
     prof = heads["rome"].networks.profile
     heads["untrained"] = HeadAvatar.from_assets(assets, "full", defaults=False, profile=prof.name, size=prof.size,
@@ -106,71 +100,60 @@ def main() -> None:
 
     out: dict = {"benchmark": "learning", "seeds": [seeds.start, seeds.stop], "pairs_per_subject": args.pairs,
                  "tracking_noise": args.noise, "image_size": size, "weights": str(wdir)}
-    # ---- offsets and Chamfer on the source frames
+    # ---- offsets on the source frames (frame 0 of each subject, its tracked codes)
     off_err = {k: [] for k in ("full", "linear", "mean", "zero")}
-    chamfer = {"rome": [], "flame_only": []}
     with torch.no_grad():
         for s in seeds:
             subj = SyntheticSubject.from_seed(s, assets)
             fr = subj.render(subj.walk(1)[0], size, tracking_noise=args.noise, frame_ids=[0])
             truth = fr.offsets
             err = lambda o, t=truth: float((o - t).norm(dim=-1)[deform].mean() * 1000)
-            preds = {}
             for key, head in (("full", heads["rome"]), ("linear", heads["linear"])):
                 recon = head.reconstruct(fr.image[None], fr.matte[None], fr.tracked)
-                preds[key] = recon.offsets[0]
                 off_err[key].append(err(recon.offsets[0]))
             off_err["mean"].append(err(mean_off))
             off_err["zero"].append(err(torch.zeros_like(truth)))
-            base = heads["rome"].flame(fr.tracked).vertices
-            true_mesh = fr.vertices[None]
-            for key, verts in (("rome", base + preds["full"][None]), ("flame_only", base)):
-                d = mesh_to_mesh_distance(verts, faces, true_mesh, faces, num_samples=3000, seed=s)
-                chamfer[key].append(float(d["symmetric"][0]) * 1000)
     m = {k: statistics.mean(v) for k, v in off_err.items()}
     out["offset_error_mm"] = {k: round(v, 3) for k, v in m.items()}
     out["offset_error_reduction_vs_mean"] = {k: round(1 - m[k] / m["mean"], 4) for k in ("full", "linear")}
-    c = {k: statistics.mean(v) for k, v in chamfer.items()}
-    out["chamfer_mm"] = {k: round(v, 3) for k, v in c.items()}
-    out["chamfer_reduction_vs_flame"] = round(1 - c["rome"] / c["flame_only"], 4)
 
-    # ---- self and cross driving
+    # ---- self and cross driving, and Chamfer: the protocol of `rome-smplx eval` (rome_smplx.evaluation),
+    # so `rome-smplx eval --synthetic A:B --weights DIR --linear --no-offsets` gives the same figures
     def white(img, mask):
         return img * mask + (1 - mask)
 
     for mode in ("self", "cross"):
-        ds = SyntheticVideoDataset(assets, seeds=seeds, frames=args.frames, image_size=size, mode=mode,
-                                   tracking_noise=args.noise, seed=1234)
-        scores = {k: {"psnr": [], "ssim": []} for k in (*heads, "ceiling")}
+        pairs = synthetic_pairs(assets, seeds, mode=mode, image_size=size, pairs_per_subject=args.pairs,
+                                frames=args.frames, tracking_noise=args.noise, seed=1234)
+        metrics = ("psnr", "ssim", "chamfer") if mode == "self" else ("psnr", "ssim")
+        report = evaluate(heads, pairs, metrics=metrics, progress=False)
+        if mode == "self":  # Chamfer is a property of the source frame: measured once
+            c = {"rome": report.results["rome"]["chamfer"], "flame_only": report.results["flame_only"]["chamfer"]}
+            out["chamfer_mm"] = {k: round(v, 6) for k, v in c.items()}
+            out["chamfer_reduction_vs_flame"] = round(1 - c["rome"] / c["flame_only"], 4)
+        # the ceiling: the true texture and offsets drawn at the tracked target codes (identity shape from the
+        # source's codes, as the heads use it), on the same pairs
+        ds = pairs.dataset
+        ceiling = {"psnr": [], "ssim": []}
         with torch.no_grad():
-            for epoch in range(args.pairs):
-                ds.set_epoch(epoch)
-                for i in range(0, len(ds), 4):
-                    b = collate([ds[j] for j in range(i, min(i + 4, len(ds)))])
-                    src, tgt = flame_params_from_batch(b, "source"), flame_params_from_batch(b, "target")
-                    target = white(b["target_image"], b["target_mask"])
-                    region = b["target_hair_mask"]
-                    # the ceiling: the true texture and offsets drawn at the tracked target codes (identity shape
-                    # from the source's codes, as the heads use it)
-                    ceil = []
-                    for k in range(len(b["source_seed"])):
-                        who, drv = int(b["source_seed"][k]), ds.subject(int(b["target_seed"][k]))
-                        frame = drv.walk(int(b["target_frame"][k]) + 1)[-1]
-                        codes = dataclasses.replace(tgt.index(slice(k, k + 1)), shape=src.shape[k:k + 1])
-                        c_img, c_mask = ds.subject(who).render_codes(codes, [frame], size)
-                        ceil.append(white(c_img, c_mask))
-                    ceil = torch.cat(ceil)
-                    scores["ceiling"]["psnr"] += psnr(ceil, target, region).tolist()
-                    scores["ceiling"]["ssim"] += ssim(ceil, target, region).tolist()
-                    for key, head in heads.items():
-                        recon = head.reconstruct(b["source_image"], b["source_mask"], src)
-                        r = head.render(recon, tgt)
-                        pred = white(r.image.clamp(0, 1), r.mask)
-                        scores[key]["psnr"] += psnr(pred, target, region).tolist()
-                        scores[key]["ssim"] += ssim(pred, target, region).tolist()
-        out[f"{mode}_driving"] = {k: {m_: round(statistics.mean(v[m_]), 4) for m_ in ("psnr", "ssim")}
-                                  for k, v in scores.items()}
-        out[f"{mode}_driving"]["pairs"] = len(scores["rome"]["psnr"])
+            for b in pairs.batches():
+                src, tgt = flame_params_from_batch(b, "source"), flame_params_from_batch(b, "target")
+                target = white(b["target_image"], b["target_mask"])
+                region = b["target_hair_mask"]
+                ceil = []
+                for k in range(len(b["source_seed"])):
+                    who, drv = int(b["source_seed"][k]), ds.subject(int(b["target_seed"][k]))
+                    frame = drv.walk(int(b["target_frame"][k]) + 1)[-1]
+                    codes = dataclasses.replace(tgt.index(slice(k, k + 1)), shape=src.shape[k:k + 1])
+                    c_img, c_mask = ds.subject(who).render_codes(codes, [frame], size)
+                    ceil.append(white(c_img, c_mask))
+                ceil = torch.cat(ceil)
+                ceiling["psnr"] += psnr(ceil, target, region).tolist()
+                ceiling["ssim"] += ssim(ceil, target, region).tolist()
+        res = {k: {m_: v[m_] for m_ in ("psnr", "ssim")} for k, v in report.results.items() if k in heads}
+        res["ceiling"] = {m_: statistics.mean(v) for m_, v in ceiling.items()}
+        out[f"{mode}_driving"] = {k: {m_: round(x, 6) for m_, x in v.items()} for k, v in res.items()}
+        out[f"{mode}_driving"]["pairs"] = report.pairs
 
     # ---- geometry-only speed, alternating
     subj = SyntheticSubject.from_seed(seeds.start, assets)

@@ -95,6 +95,8 @@ class PairSource:
             "mask" (B,1,H,W), "flame" FlameParams, "vertices" (B,V,3) true posed mesh, "seed" int}``;
             ``None``: no truth, no Chamfer.
         settings: what produced the pairs (written to the report).
+        dataset: the dataset the pairs are drawn from, when there is one (for callers that need more
+            of each pair than the batches carry, e.g. the synthetic subjects behind them).
     """
 
     description: str
@@ -104,6 +106,7 @@ class PairSource:
     has_target: bool = True
     meshes: Optional[Callable[[], Iterator[dict[str, Any]]]] = None
     settings: dict = field(default_factory=dict)
+    dataset: Any = None
 
 
 def _check_mode(mode: str) -> str:
@@ -152,6 +155,7 @@ def synthetic_pairs(assets, seeds: range | Sequence[int], *, mode: str, image_si
         total=len(ds) * pairs_per_subject, has_target=True, meshes=meshes,
         settings={"source": "synthetic", "seeds": span, "pairs_per_subject": pairs_per_subject, "frames": frames,
                   "tracking_noise": tracking_noise, "seed": seed, "image_size": image_size},
+        dataset=ds,
     )
 
 
