@@ -46,6 +46,7 @@ from torch import Tensor
 
 from rome_smplx.errors import CheckpointError, InputError
 from rome_smplx.models.rome import LinearHairRegressor
+from rome_smplx.trainers.config import LinearDistillConfig
 from rome_smplx.types import FlameParams
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -345,138 +346,6 @@ def teacher_coefficients(head: HeadAvatar, data: DistillData, basis: Tensor, mea
         offs.append(recon.offsets.detach().cpu())
     offsets = torch.cat(offs)
     return project_coefficients(offsets, basis, mean), offsets
-
-
-# ======================================================================================= config
-@dataclass
-class LinearDistillConfig:
-    """Settings of a distillation run (YAML keys = field names).
-
-    Attributes:
-        assets: asset folder (``None``: :meth:`Assets.discover`).
-        data: folder of people (``None``: ``<assets>/people``); limit: use at most this many.
-        teacher: ``"truth"`` (synthetic ``truth.npz`` coefficients) or ``"full"`` (a full
-            :class:`HeadAvatar` teacher; ``teacher_weights`` = its checkpoint, ``teacher_size``).
-        basis: ``"assets"`` (the folder's ``u_full.pt``/``mean_deform.pt``) or ``"fit"`` (PCA of the
-            teacher's offsets, ``num_hair`` + ``num_neck`` components; teacher ``"full"`` only).
-        out: output folder (checkpoints, export).
-        steps, lr, batch_size, image_size, seed: optimisation (Adam with ``betas``).
-        w_coeffs, w_chamfer, w_silhouette: loss weights (paper: MSE 1, Chamfer 0.01; silhouette
-            optional, 0 = off).
-        chamfer_points: matte pixels sampled per image (0: as many as the mesh has vertices).
-        checkpoint_every: steps between checkpoints (0: only at the end); log_every: steps between
-            log lines.
-        recalibrate_bn: after training, recompute the BatchNorm running statistics as exact averages
-            over the training images (see :meth:`LinearDistiller.recalibrate_batchnorm`).
-        device: torch device string.
-        video_seeds: ``[start, stop)`` subjects of the synthetic video world as the data (instead of
-            ``data``); video_frames frames each, with tracker noise ``tracking_noise``.
-        regressor_layers, regressor_width: blocks per stage and base width of the regressor
-            (ROME: ResNet-50, ``[3, 4, 6, 3]`` and 64).
-    """
-
-    assets: str | None = None
-    data: str | None = None
-    limit: int | None = None
-    teacher: str = "truth"
-    teacher_weights: str | None = None
-    teacher_size: str = "full"
-    basis: str = "assets"
-    num_hair: int = 50
-    num_neck: int = 10
-    out: str = "runs/linear"
-    steps: int = 2000
-    lr: float = 1e-4
-    betas: tuple[float, float] = (0.9, 0.999)
-    batch_size: int = 8
-    image_size: int = 256
-    seed: int = 0
-    w_coeffs: float = 1.0
-    w_chamfer: float = 0.01
-    w_silhouette: float = 0.0
-    chamfer_points: int = 0
-    checkpoint_every: int = 0
-    log_every: int = 10
-    recalibrate_bn: bool = True
-    device: str = "cpu"
-    video_seeds: list | None = None
-    video_frames: int = 2
-    tracking_noise: float = 1.0
-    regressor_layers: tuple[int, int, int, int] = (3, 4, 6, 3)
-    regressor_width: int = 64
-
-    def __post_init__(self) -> None:
-        if self.teacher not in ("truth", "full"):
-            raise InputError(f"config.teacher: expected 'truth' or 'full', found {self.teacher!r}")
-        if self.basis not in ("assets", "fit"):
-            raise InputError(f"config.basis: expected 'assets' or 'fit', found {self.basis!r}")
-        if self.basis == "fit" and self.teacher != "full":
-            raise InputError("config.basis: 'fit' needs teacher 'full' (the basis is fitted on the teacher's offsets)")
-        for name in ("steps", "batch_size", "image_size"):
-            if int(getattr(self, name)) < 1:
-                raise InputError(f"config.{name}: must be >= 1, found {getattr(self, name)}")
-        if self.lr <= 0:
-            raise InputError(f"config.lr: must be > 0, found {self.lr}")
-        for name in ("w_coeffs", "w_chamfer", "w_silhouette"):
-            if getattr(self, name) < 0:
-                raise InputError(f"config.{name}: must be >= 0, found {getattr(self, name)}")
-        self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
-        self.regressor_layers = tuple(int(n) for n in self.regressor_layers)  # type: ignore[assignment]
-        if self.video_seeds is not None:
-            vs = list(self.video_seeds)
-            if len(vs) != 2 or not all(isinstance(v, int) for v in vs) or not 0 <= vs[0] < vs[1]:
-                raise InputError(f"config.video_seeds: expected [start, stop) with 0 <= start < stop, found {self.video_seeds!r}")
-            if self.teacher != "full":
-                raise InputError("config.video_seeds: the video world is distilled from a full-model teacher (teacher: full)")
-
-    @classmethod
-    def from_dict(cls, values: dict, source: str = "config") -> LinearDistillConfig:
-        if not isinstance(values, dict):
-            raise InputError(f"{source}: expected a mapping of settings, found {type(values).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise InputError(f"{source}: unknown setting(s) {unknown}; known: {sorted(known)}")
-        where = "" if source == "config" else f"{source}: "
-        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
-        for k, v in values.items():  # a value of the default's kind (an int where an int goes, ...)
-            d = defaults.get(k)
-            ok = {bool: lambda x: isinstance(x, bool),
-                  int: lambda x: isinstance(x, int) and not isinstance(x, bool),
-                  float: lambda x: isinstance(x, (int, float)) and not isinstance(x, bool),
-                  str: lambda x: isinstance(x, str),
-                  tuple: lambda x: isinstance(x, (list, tuple))}.get(type(d))
-            if ok is not None and not ok(v):
-                raise InputError(f"{where}config.{k}: expected {type(d).__name__ if type(d) is not tuple else 'a list'}"
-                                 f" like {d!r}, found {v!r}")
-        try:
-            return cls(**values)
-        except (TypeError, ValueError) as e:
-            raise InputError(f"{source}: {e}") from None
-        except InputError as e:
-            raise InputError(f"{where}{e}") from None
-
-    @classmethod
-    def from_yaml(cls, path: str | os.PathLike) -> LinearDistillConfig:
-        """Read a YAML file; a top-level ``linear:`` section is used when present."""
-        import yaml
-
-        p = Path(path)
-        if not p.is_file():
-            raise InputError(f"{p}: config file not found")
-        try:
-            values = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise InputError(f"{p}: not valid YAML: {e}") from None
-        if isinstance(values, dict) and isinstance(values.get("linear"), dict):
-            values = values["linear"]
-        return cls.from_dict(values, str(p))
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["betas"] = list(self.betas)
-        d["regressor_layers"] = list(self.regressor_layers)
-        return d
 
 
 # ======================================================================================= trainer

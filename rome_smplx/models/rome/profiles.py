@@ -22,7 +22,6 @@ of the reference fixtures, for tests and quick runs; same depths and conventions
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
@@ -165,16 +164,11 @@ class RomeProfile:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RomeProfile:
-        if not isinstance(data, dict):
-            raise InputError(f"RomeProfile: expected a dict, found {type(data).__name__}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise InputError(f"RomeProfile: unknown field(s) {unknown}; known: {sorted(names)}")
-        try:
-            return cls(**copy.deepcopy(data))
-        except TypeError as exc:
-            raise InputError(f"RomeProfile: {exc}") from None
+        """Build from a mapping of the fields (:func:`rome_smplx.io.config.from_mapping`); fields
+        left out keep their defaults."""
+        from rome_smplx.io.config import from_mapping
+
+        return from_mapping(cls, data, "RomeProfile")
 
 
 def get_profile(name: str = "official", size: str = "full") -> RomeProfile:
