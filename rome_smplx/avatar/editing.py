@@ -129,7 +129,8 @@ def _head_kinds(head: "HeadAvatar", assets: "Assets") -> tuple[str, ...]:
 
 
 def project_offsets(offsets: Tensor, basis: Tensor, mean: Tensor) -> Tensor:
-    """Least-squares coefficients of offsets: ``eta = (F^T F)^-1 F^T (dv - mean)`` (the paper's projection).
+    """Least-squares coefficients of offsets: ``eta = (F^T F)^-1 F^T (dv - mean)`` (the paper's projection,
+    :func:`rome_smplx.models.rome.linear_basis.project_coefficients` on a batch).
 
     Args:
         offsets: (B, N, 3) offsets dv; basis: (3N, K) F; mean: (N, 3).
@@ -137,16 +138,12 @@ def project_offsets(offsets: Tensor, basis: Tensor, mean: Tensor) -> Tensor:
     Returns:
         (B, K) coefficients (float64 solve, returned in the dtype of ``offsets``).
     """
-    if not isinstance(offsets, Tensor) or offsets.dim() != 3 or offsets.shape[-1] != 3:
+    from rome_smplx.models.rome.linear_basis import project_coefficients
+
+    if not isinstance(offsets, Tensor) or offsets.dim() != 3:
         raise InputError(f"project_offsets: offsets must be (B, N, 3), found "
                          f"{tuple(offsets.shape) if isinstance(offsets, Tensor) else type(offsets).__name__}")
-    B, N, _ = offsets.shape
-    if basis.dim() != 2 or basis.shape[0] != 3 * N or tuple(mean.shape) != (N, 3):
-        raise InputError(f"project_offsets: expected basis (3 * {N}, K) and mean ({N}, 3), found "
-                         f"{tuple(basis.shape)} and {tuple(mean.shape)}")
-    Fm = basis.to(offsets.device, torch.float64)
-    r = (offsets.to(torch.float64) - mean.to(offsets.device, torch.float64)).reshape(B, 3 * N)
-    return torch.linalg.solve(Fm.T @ Fm, Fm.T @ r.T).T.to(offsets.dtype)
+    return project_coefficients(offsets, basis, mean)
 
 
 def set_coefficients(head: "HeadAvatar", recon: HeadReconstruction, coeffs: Tensor) -> HeadReconstruction:

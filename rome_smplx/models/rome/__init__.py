@@ -10,6 +10,7 @@ from rome_smplx.models.rome.discriminator import (
     init_weights,
 )
 from rome_smplx.models.rome.layers import BottleneckBlock, ConvBlock, WSConv2d, group_norm
+from rome_smplx.models.rome.linear_basis import fit_pca_basis, project_coefficients
 from rome_smplx.models.rome.mlp import OffsetMLP
 from rome_smplx.models.rome.profiles import PROFILES, SIZES, RomeNetworks, RomeProfile, get_profile
 from rome_smplx.models.rome.reference import build_reference
@@ -38,11 +39,13 @@ __all__ = [
     "WSConv2d",
     "apply_spectral_norm",
     "build_reference",
+    "fit_pca_basis",
     "get_profile",
     "group_norm",
     "init_weights",
     "load",
     "load_linear_regressor",
     "load_official",
+    "project_coefficients",
     "save",
 ]
