@@ -23,6 +23,7 @@ import logging
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,17 +264,20 @@ def align(
     (ROME's choice).
 
     Args:
-        image: ``(B, C, H, W)`` float.
+        image: ``(B, C, H, W)`` float, or ``uint8`` pixels in ``[0, 255]`` (sampled one channel at a time
+            as float32 ``/ 255``, the values :func:`rome_smplx.io.images.as_float` gives, so a large
+            photo is never held as floats whole).
         mask: ``(B, 1, H, W)`` float or None.
         landmarks: ``(B, 68, 2)`` pixels in ``image``.
         output_size: crop side S (256 in ROME).
         zoom: zoom-out factor.
 
     Returns:
-        :class:`AlignedFace`.
+        :class:`AlignedFace` (float32 crops for a ``uint8`` image).
     """
-    if not isinstance(image, Tensor) or image.dim() != 4 or not image.is_floating_point():
-        raise InputError(f"image: expected a float tensor (B, C, H, W), found {getattr(image, 'shape', type(image))}")
+    if not isinstance(image, Tensor) or image.dim() != 4 or not (image.is_floating_point() or image.dtype == torch.uint8):
+        raise InputError(f"image: expected a float or uint8 tensor (B, C, H, W), found "
+                         f"{getattr(image, 'dtype', '')} {getattr(image, 'shape', type(image))}")
     b, _, h, w = image.shape
     _check_landmarks(landmarks)
     if landmarks.shape[0] != b:
@@ -281,13 +285,20 @@ def align(
     if mask is not None:
         if not isinstance(mask, Tensor) or mask.shape != (b, 1, h, w):
             raise InputError(f"mask: expected shape ({b}, 1, {h}, {w}), found {tuple(getattr(mask, 'shape', ()))}")
-    lm = landmarks.to(image.dtype)
+    dtype = image.dtype if image.is_floating_point() else torch.float32
+    lm = landmarks.to(dtype)
     theta = ffhq_alignment(lm, (h, w), output_size, zoom)
     grid = F.affine_grid(theta, [b, 1, output_size, output_size], align_corners=False)
-    out = F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    if image.is_floating_point():
+        out = F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    else:
+        from rome_smplx.io.images import as_float
+
+        out = torch.cat([F.grid_sample(as_float(image[:, c:c + 1]), grid, mode="bilinear", padding_mode="zeros",
+                                       align_corners=False) for c in range(image.shape[1])], dim=1)
     out_mask = None
     if mask is not None:
-        out_mask = F.grid_sample(mask.to(image.dtype), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        out_mask = F.grid_sample(mask.to(dtype), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     px, ndc = aligned_landmarks(lm, theta, (h, w), output_size)
     return AlignedFace(image=out, mask=out_mask, landmarks=px, landmarks_ndc=ndc, theta=theta)
 
@@ -300,6 +311,8 @@ def align(
 #: Quiet defaults for the native loggers inside mediapipe (glog/absl, TensorFlow Lite), set before it loads;
 #: a value the user set is kept.
 _NATIVE_LOG_ENV = {"GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
+#: Pixels converted to uint8 at once for mediapipe (bounds the float temporaries of a large photo).
+_CONVERT_PIXELS = 1 << 20
 #: A blank frame run once when a mediapipe graph is built (see :class:`MediapipeDetector`).
 _WARM_UP = np.zeros((64, 64, 3), dtype=np.uint8)
 
@@ -336,13 +349,38 @@ def _native_log_to_debug() -> Iterator[None]:
 
 
 def _import_mediapipe():
+    """``import mediapipe``, on a short-lived thread the first time.
+
+    While importing, mediapipe keeps an exception it caught (``sounddevice``'s "PortAudio library not
+    found") as a module global. Its traceback holds the importing frames, and through their callers
+    every frame on the stack at that moment, with their locals, for the life of the process (in the
+    photo pipeline: the decoded photo and its matte, ~0.3 GB for a 4096 px photo). Imported from a
+    thread of its own, the kept frames are that thread's.
+    """
     for key, value in _NATIVE_LOG_ENV.items():
         os.environ.setdefault(key, value)
-    try:
+    mp = sys.modules.get("mediapipe")
+    if mp is None:
+        outcome: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                import mediapipe
+
+                outcome["module"] = mediapipe
+            except BaseException as e:  # handed to the caller's thread below
+                outcome["error"] = e
+
         with _native_log_to_debug():
-            import mediapipe as mp
-    except ImportError as e:
-        raise BackendError(f"mediapipe is not available ({e}); {_INSTALL_HINT}") from None
+            worker = threading.Thread(target=run, name="import-mediapipe", daemon=True)
+            worker.start()
+            worker.join()
+        error = outcome.pop("error", None)
+        if isinstance(error, ImportError):
+            raise BackendError(f"mediapipe is not available ({error}); {_INSTALL_HINT}") from None
+        if error is not None:
+            raise error
+        mp = outcome["module"]
     return mp
 
 
@@ -359,7 +397,12 @@ def _to_uint8_batch(image: Any, name: str) -> tuple[np.ndarray, str]:
             t = t[None]
         if t.dim() != 4 or t.shape[1] != 3:
             raise InputError(f"{name}: expected an RGB tensor (B, 3, H, W), found {tuple(image.shape)}")
-        a = np.round(t.float().clamp(0, 1).permute(0, 2, 3, 1).numpy() * 255.0).astype(np.uint8)
+        if t.dtype == torch.uint8:  # pixels as decoded (io.images.load_image(..., uint8=True)): no conversion
+            return np.ascontiguousarray(t.permute(0, 2, 3, 1).numpy()), name
+        a = np.empty((t.shape[0], t.shape[2], t.shape[3], 3), dtype=np.uint8)
+        step = max(1, _CONVERT_PIXELS // max(t.shape[3], 1))
+        for r in range(0, t.shape[2], step):  # a few rows at a time: no float copy of a large photo
+            a[:, r:r + step] = np.round(t[:, :, r:r + step].float().clamp(0, 1).permute(0, 2, 3, 1).numpy() * 255.0)
     else:
         a = np.asarray(image)
         if a.ndim == 3:
@@ -417,7 +460,8 @@ class MediapipeDetector:
         """All face-mesh points.
 
         Args:
-            image: path, ``(B, 3, H, W)`` / ``(3, H, W)`` tensor in ``[0, 1]``, or ``(H, W, 3)`` RGB array.
+            image: path, ``(B, 3, H, W)`` / ``(3, H, W)`` tensor in ``[0, 1]`` (or ``uint8`` pixels in
+                ``[0, 255]``), or ``(H, W, 3)`` RGB array.
             name: used in error messages (a path's own name is used for paths).
 
         Returns:
@@ -489,7 +533,7 @@ class MediapipeSegmenter:
         """Soft person matte.
 
         Args:
-            image: path, ``(B, 3, H, W)`` tensor in ``[0, 1]`` or ``(H, W, 3)`` RGB array.
+            image: path, ``(B, 3, H, W)`` tensor in ``[0, 1]`` (or ``uint8`` pixels) or ``(H, W, 3)`` RGB array.
             name: used in error messages.
 
         Returns:
@@ -498,9 +542,11 @@ class MediapipeSegmenter:
         if self._seg is None:
             raise BackendError("MediapipeSegmenter: used after close()")
         batch, _ = _to_uint8_batch(image, name)
+        out = np.empty(batch.shape[:3], dtype=np.float32)
         with _native_log_to_debug():
-            masks = [np.clip(self._seg.process(img).segmentation_mask, 0.0, 1.0) for img in batch]
-        return torch.from_numpy(np.stack(masks).astype(np.float32))[:, None]
+            for i, img in enumerate(batch):
+                np.clip(self._seg.process(img).segmentation_mask, 0.0, 1.0, out=out[i])
+        return torch.from_numpy(out)[:, None]
 
 
 def matte(image: Tensor, mask: Tensor | str | os.PathLike | None = None,
@@ -508,7 +554,7 @@ def matte(image: Tensor, mask: Tensor | str | os.PathLike | None = None,
     """The matte of ``image``: the given mask (validated, resized if needed) or a segmentation.
 
     Args:
-        image: ``(B, 3, H, W)`` in ``[0, 1]``.
+        image: ``(B, 3, H, W)`` in ``[0, 1]`` (or ``uint8`` pixels; the matte is float32 then).
         mask: ``(B, 1, H, W)`` tensor, a mask file, or None to segment with mediapipe.
         segmenter: reuse a segmenter (otherwise one is created and closed).
 
@@ -522,11 +568,12 @@ def matte(image: Tensor, mask: Tensor | str | os.PathLike | None = None,
     if not isinstance(image, Tensor) or image.dim() != 4 or image.shape[1] != 3:
         raise InputError(f"image: expected (B, 3, H, W), found {tuple(getattr(image, 'shape', ()))}")
     b, _, h, w = image.shape
+    dtype = image.dtype if image.is_floating_point() else torch.float32
     if mask is None:
         if segmenter is not None:
-            return segmenter(image).to(image.device, image.dtype)
+            return segmenter(image).to(image.device, dtype)
         with MediapipeSegmenter() as seg:
-            return seg(image).to(image.device, image.dtype)
+            return seg(image).to(image.device, dtype)
     name = "mask"
     if isinstance(mask, (str, os.PathLike)):
         from rome_smplx.io.images import load_mask
@@ -535,7 +582,7 @@ def matte(image: Tensor, mask: Tensor | str | os.PathLike | None = None,
         mask = load_mask(mask)
     if not isinstance(mask, Tensor) or mask.dim() != 4 or mask.shape[1] != 1 or mask.shape[0] not in (1, b):
         raise InputError(f"{name}: expected shape ({b}, 1, {h}, {w}), found {tuple(getattr(mask, 'shape', ()))}")
-    mask = mask.to(image.device, image.dtype).expand(b, 1, *mask.shape[2:])
+    mask = mask.to(image.device, dtype).expand(b, 1, *mask.shape[2:])
     if mask.min() < 0 or mask.max() > 1:
         raise InputError(f"{name}: values must lie in [0, 1], found [{float(mask.min()):.3g}, {float(mask.max()):.3g}]")
     if mask.shape[2:] != (h, w):

@@ -141,6 +141,12 @@ def merge_body(recon: HeadReconstruction, body: SmplxParams, assets: Assets, hea
         return merge(recon, body.to(head.faces.device), assets, flame_model=head.flame, renderer=head)
 
 
+def _is_assets(assets: Any) -> bool:
+    from rome_smplx.assets import Assets
+
+    return isinstance(assets, Assets)
+
+
 def _resolve_assets(assets: Any) -> Assets:
     from rome_smplx.assets import Assets
 
@@ -178,6 +184,30 @@ def _check_landmarks(lm: Any, where: str) -> Tensor:
     if not bool(torch.isfinite(lm).all()):
         raise InputError(f"{where}: the detector returned NaN or inf landmarks")
     return lm.float()
+
+
+def _crop_face(image: Tensor, mask: Tensor | None, name: str, detector: Callable[..., Tensor] | None,
+               segmenter: Callable[..., Tensor] | None) -> tuple[Tensor, AlignedFace]:
+    """Landmarks, matte and aligned crop of the photo's ``uint8`` pixels ``image``: mediapipe's detector and
+    segmenter read the pixels as they are; a caller's own callables get the float image (made for the
+    call and released after it)."""
+    from rome_smplx.bridges.landmarks import MediapipeDetector, MediapipeSegmenter, align, matte
+    from rome_smplx.io.images import as_float
+
+    def pixels_for(fn: Any) -> Tensor:
+        return image if isinstance(fn, (MediapipeDetector, MediapipeSegmenter)) else as_float(image)
+
+    if detector is None:
+        with MediapipeDetector() as det:
+            lm = det(image, name=name)
+    else:
+        lm = detector(pixels_for(detector), name=name)
+    lm = _check_landmarks(lm, name)
+    if mask is None and segmenter is not None:
+        alpha = matte(pixels_for(segmenter), None, segmenter)
+    else:
+        alpha = matte(image, mask)
+    return lm, align(image, alpha, lm, output_size=ALIGN_SIZE, zoom=ALIGN_ZOOM)
 
 
 def reconstruct_photo(
@@ -238,7 +268,6 @@ def reconstruct_photo(
 
     from rome_smplx.avatar.head import VARIANTS
     from rome_smplx.bridges import deca, pixie
-    from rome_smplx.bridges.landmarks import MediapipeDetector, align, matte
     from rome_smplx.io.images import check_mask_aspect, load_image, load_mask
 
     if variant not in VARIANTS:
@@ -258,8 +287,9 @@ def reconstruct_photo(
 
     try:
         t = time.perf_counter()
-        # Read every input first: bad files fail before detection and networks run.
-        image = load_image(image_path, max_pixels=max_pixels, max_side=PHOTO_MAX_SIDE)
+        # Read every input first: bad files fail before detection and networks run. The photo stays in
+        # its decoded uint8 pixels (a quarter of a float copy) and is dropped once the face is cropped.
+        image = load_image(image_path, max_pixels=max_pixels, max_side=PHOTO_MAX_SIDE, uint8=True)
         body = pixie.to_y_up(pixie.load(pixie_param))
         if body.batch_size != 1:
             raise InputError(f"{pixie_param}: expected one person, found a batch of {body.batch_size}")
@@ -269,17 +299,12 @@ def reconstruct_photo(
         mask = load_mask(mask_path, max_pixels=max_pixels, max_side=PHOTO_MAX_SIDE) if mask_path is not None else None
         if mask is not None:
             check_mask_aspect(mask, image, str(mask_path))
+        opened_here = not _is_assets(assets)
         assets = _resolve_assets(assets)
         t = step("read", t)
 
-        if detector is None:
-            with MediapipeDetector() as det:
-                lm = det(image, name=name)
-        else:
-            lm = detector(image, name=name)
-        lm = _check_landmarks(lm, name)
-        alpha = matte(image, mask if mask is not None else None, segmenter)
-        aligned = align(image, alpha, lm, output_size=ALIGN_SIZE, zoom=ALIGN_ZOOM)
+        lm, aligned = _crop_face(image, mask, name, detector, segmenter)
+        del image, mask  # the aligned crop is all that is used from here on
         t = step("landmarks", t)
 
         has_weights = assets.find("rome_weights") is not None
@@ -312,6 +337,10 @@ def reconstruct_photo(
         logger.warning(
             "no trained ROME weights in %s: texture and hair come from randomly initialised networks", assets.root
         )
+    if opened_here and merge:
+        # A folder opened here is returned as a fresh handle on the same (validated) folder: the SMPL-X and
+        # FLAME arrays read for the checks and the merge (~130 MB) are not kept for the writing steps.
+        assets = type(assets)(assets.root, gender=assets.gender)
     return PhotoAvatar(
         recon=recon, avatar=avatar, head=head, aligned=aligned, landmarks=lm,
         flame_source="landmark_fit" if fit is not None else "deca", fit=fit, assets=assets, timings=timings,

@@ -78,7 +78,7 @@ class RigInput:
         weights: ``(V, J)`` skinning weights.
         joint_names: ``J`` names (node names).
         expr_dirs: optional ``(V, 3, E)`` expression directions.
-        posedirs: optional ``(9 (J - 1), 3 V)`` pose correctives (smplx's layout).
+        posedirs: optional ``(9 (J - 1), 3 V)`` pose correctives (smplx's layout; float32 stays float32).
         joint_expr_dirs: optional ``(J, 3, E)``: how the regressed joints move per expression
             coefficient (to measure what fixed glTF joints miss).
         uvs, uv_faces: optional ``(U, 2)`` / ``(F, 3)`` UV layout (v up).
@@ -108,9 +108,12 @@ class RigInput:
         if self.weights.shape != (V, J) or self.parents.shape != (J,) or len(self.joint_names) != J:
             raise InputError(f"RigInput: expected weights ({V}, {J}), parents ({J},) and {J} joint names; found "
                              f"{self.weights.shape}, {self.parents.shape}, {len(self.joint_names)}")
-        for name in ("expr_dirs", "posedirs", "joint_expr_dirs", "uvs"):
+        for name in ("expr_dirs", "joint_expr_dirs", "uvs"):
             if getattr(self, name) is not None:
                 setattr(self, name, _np(getattr(self, name)))
+        if self.posedirs is not None:  # the largest array by far: kept in its float dtype, used in float64 blocks
+            pd = _np(self.posedirs, dtype=None)
+            self.posedirs = pd if pd.dtype in (np.float32, np.float64) else pd.astype(np.float64)
         if self.uv_faces is not None:
             self.uv_faces = _np(self.uv_faces, np.int64)
         if self.expr_dirs is not None and self.expr_dirs.shape[:2] != (V, 3):

@@ -176,7 +176,9 @@ def _cross_stencils(verts: np.ndarray, faces: np.ndarray, ids: np.ndarray) -> np
     return out
 
 
-def _build_rig(assets: "Assets", smplx_model: "SmplxModel", flame: "FlameModel") -> BodyRig:
+def _build_rig(assets: "Assets", smplx_model: "SmplxModel", flame: "FlameModel", *, share: bool = False) -> BodyRig:
+    """The rig of ``smplx_model`` and ``flame``; ``share``: the SMPL-X model is the rig's own (built for it), so
+    its largest buffer (``posedirs``) is used as it is instead of copied."""
     from smplx.joint_names import JOINT_NAMES
 
     layer = smplx_model.layer
@@ -256,7 +258,7 @@ def _build_rig(assets: "Assets", smplx_model: "SmplxModel", flame: "FlameModel")
         f_xd = flame.exprdirs.detach()
         rig = BodyRig(
             v_template=vt, shapedirs=shapedirs, expr_rows=rows, exprdirs=exprdirs,
-            posedirs=layer.posedirs.detach().clone(), lbs_weights=layer.lbs_weights.detach().clone(),
+            posedirs=layer.posedirs.detach() if share else layer.posedirs.detach().clone(), lbs_weights=layer.lbs_weights.detach().clone(),
             parents=layer.parents.detach().clone().long(), faces=layer.faces_tensor.detach().clone().long(),
             joints_template=Jr @ vt, joint_shapedirs=joint_shapedirs, joint_exprdirs=joint_exprdirs,
             joint_regressor_head=Jr[:, corr].contiguous(), corr=corr,
@@ -319,27 +321,25 @@ def body_rig(
             _RIGS.move_to_end(key)
             return rig.to(device=device or rig.device, dtype=dtype or rig.dtype)
         del _RIGS[key]
-    cached_models = _RIGS.get(("models", akey))
-    if smplx_model is None or flame_model is None:
-        if cached_models is None:
-            cached_models = ({}, (SmplxModel.from_assets(assets), FlameModel.from_assets(assets)))
-            _RIGS[("models", akey)] = cached_models
-        sm, fm = cached_models[1]
-    smplx_model = smplx_model if smplx_model is not None else sm
-    flame_model = flame_model if flame_model is not None else fm
-    rig = _build_rig(assets, smplx_model, flame_model)
-    layer = smplx_model.layer
-    refs = {
-        "objects": [weakref.ref(smplx_model), weakref.ref(flame_model)],
-        "buffers": [(weakref.ref(layer), n, weakref.ref(getattr(layer, n)))
-                    for n in ("v_template", "shapedirs", "expr_dirs", "posedirs", "J_regressor", "lbs_weights")]
-                   + [(weakref.ref(flame_model), n, weakref.ref(getattr(flame_model, n)))
-                      for n in ("v_template", "shapedirs", "exprdirs", "J_regressor")],
-    }
+    # Models the caller did not give are built for the rig and dropped with it: the rig holds everything it
+    # uses, and a second copy of SMPL-X's blend shapes (~100 MB) would outlive the merge for nothing.
+    sm = smplx_model if smplx_model is not None else SmplxModel.from_assets(assets)
+    fm = flame_model if flame_model is not None else FlameModel.from_assets(assets)
+    rig = _build_rig(assets, sm, fm, share=smplx_model is None)
+    del sm, fm
+    refs: dict[str, list] = {"objects": [], "buffers": []}
+    if smplx_model is not None:
+        layer = smplx_model.layer
+        refs["objects"].append(weakref.ref(smplx_model))
+        refs["buffers"] += [(weakref.ref(layer), n, weakref.ref(getattr(layer, n)))
+                            for n in ("v_template", "shapedirs", "expr_dirs", "posedirs", "J_regressor", "lbs_weights")]
+    if flame_model is not None:
+        refs["objects"].append(weakref.ref(flame_model))
+        refs["buffers"] += [(weakref.ref(flame_model), n, weakref.ref(getattr(flame_model, n)))
+                            for n in ("v_template", "shapedirs", "exprdirs", "J_regressor")]
     _RIGS[key] = (refs, rig)
-    while sum(1 for k in _RIGS if k[0] != "models") > _MAX_RIGS:
-        oldest = next(k for k in _RIGS if k[0] != "models")
-        del _RIGS[oldest]
+    while len(_RIGS) > _MAX_RIGS:
+        _RIGS.popitem(last=False)
     return rig.to(device=device or rig.device, dtype=dtype or rig.dtype)
 
 

@@ -75,6 +75,10 @@ _NP = {_FLOAT: np.float32, _UBYTE: np.uint8, _USHORT: np.uint16, _UINT: np.uint3
 #: A morph target is stored sparse when it moves fewer than this fraction of the vertices.
 SPARSE_FRACTION = 0.6
 GENERATOR = "rome-smplx"
+#: Most (frame, vertex) pairs :func:`skin_vertices` blends at once (their 3 x 4 float64 matrices: ~25 MB).
+SKIN_CHUNK = 1 << 18
+#: Columns of ``posedirs`` :func:`pose_correctives` converts to float64 at once (~16 MB for SMPL-X).
+CORRECTIVE_COLUMNS = 4096
 
 
 # ----------------------------------------------------------------------------------------- inputs
@@ -206,6 +210,9 @@ def skin_vertices(
 ) -> np.ndarray:
     """Linear blend skinning, glTF's and SMPL-X's (without correctives).
 
+    Frames are skinned a few at a time (at most :data:`SKIN_CHUNK` (frame, vertex) pairs), so the
+    per-vertex blend matrices never exist for the whole sequence at once.
+
     Args:
         vertices: ``(V, 3)`` rest vertices (or ``(T, V, 3)``, e.g. with per-frame morph offsets).
         joints: ``(J, 3)`` rest joints; parents: ``(J,)``.
@@ -213,19 +220,27 @@ def skin_vertices(
         rotations: ``(T, J, 3, 3)`` local rotations; translation: optional ``(T, 3)`` root translation.
 
     Returns:
-        ``(T, V, 3)`` posed vertices.
+        ``(T, V, 3)`` posed vertices (float64).
     """
     A = _world_transforms(np.asarray(joints, np.float64), np.asarray(parents), np.asarray(rotations, np.float64),
-                          None if translation is None else np.asarray(translation, np.float64))
-    v = np.asarray(vertices, np.float64)
-    if v.ndim == 2:
-        v = np.broadcast_to(v, (A.shape[0],) + v.shape)
+                          None if translation is None else np.asarray(translation, np.float64))[:, :, :3, :]
+    v = np.asarray(vertices)
     w = np.asarray(weights, np.float64)
-    if joint_index is None:
-        M = np.einsum("vj,tjab->tvab", w, A)
-    else:
-        M = np.einsum("vk,tvkab->tvab", w, A[:, np.asarray(joint_index)])
-    return np.einsum("tvab,tvb->tva", M[..., :3, :3], v) + M[..., :3, 3]
+    T, V = A.shape[0], v.shape[-2]
+    ji = None if joint_index is None else np.asarray(joint_index)
+    out = np.empty((T, V, 3))
+    step = max(1, SKIN_CHUNK // max(V, 1))
+    for t0 in range(0, T, step):
+        At = A[t0:t0 + step]
+        vt = np.asarray(v[t0:t0 + step] if v.ndim == 3 else v[None], np.float64)
+        if ji is None:
+            M = np.einsum("vj,tjab->tvab", w, At)  # (t, V, 3, 4)
+        else:  # K gathered (t, V, 3, 4) blocks, summed in slot order
+            M = w[None, :, 0, None, None] * At[:, ji[:, 0]]
+            for k in range(1, ji.shape[1]):
+                M += w[None, :, k, None, None] * At[:, ji[:, k]]
+        out[t0:t0 + step] = np.einsum("tvab,tvb->tva", M[..., :3], vt) + M[..., 3]
+    return out
 
 
 def truncation_error(
@@ -243,16 +258,23 @@ def truncation_error(
 def pose_correctives(posedirs: np.ndarray, rotations: np.ndarray) -> np.ndarray:
     """SMPL-X's pose corrective offsets ``(T, V, 3)``: ``((R_j - I) for j >= 1) @ posedirs``.
 
+    Computed in float64 whatever ``posedirs``' dtype, a block of :data:`CORRECTIVE_COLUMNS` columns at
+    a time (a float64 copy of SMPL-X's posedirs alone is 120 MB).
+
     Args:
         posedirs: ``(9 (J - 1), 3 V)`` as smplx stores it.
         rotations: ``(T, J, 3, 3)``.
     """
     R = np.asarray(rotations, np.float64)
     feat = (R[:, 1:] - np.eye(3)).reshape(R.shape[0], -1)
-    P = np.asarray(posedirs, np.float64)
-    if P.shape[0] != feat.shape[1]:
-        raise InputError(f"posedirs: expected {feat.shape[1]} rows (9 x {R.shape[1] - 1} joints), found {P.shape[0]}")
-    return (feat @ P).reshape(R.shape[0], -1, 3)
+    P = np.asarray(posedirs)
+    if P.ndim != 2 or P.shape[0] != feat.shape[1]:
+        raise InputError(f"posedirs: expected {feat.shape[1]} rows (9 x {R.shape[1] - 1} joints), found "
+                         f"{P.shape[0] if P.ndim else P.shape}")
+    out = np.empty((R.shape[0], P.shape[1]))
+    for c in range(0, P.shape[1], CORRECTIVE_COLUMNS):
+        out[:, c:c + CORRECTIVE_COLUMNS] = feat @ np.asarray(P[:, c:c + CORRECTIVE_COLUMNS], np.float64)
+    return out.reshape(R.shape[0], -1, 3)
 
 
 def bake_pose_correctives(

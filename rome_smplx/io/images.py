@@ -23,7 +23,7 @@ from rome_smplx.io.limits import DEFAULT_MAX_PIXELS
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_MAX_PIXELS", "check_mask_aspect", "load_image", "load_mask", "save_image", "to_numpy", "to_tensor"]
+__all__ = ["DEFAULT_MAX_PIXELS", "as_float", "check_mask_aspect", "load_image", "load_mask", "save_image", "to_numpy", "to_tensor"]
 
 PathLike = Union[str, os.PathLike]  # noqa: UP007
 
@@ -115,7 +115,8 @@ def _pil_to_float(img: Any) -> np.ndarray:
     return np.clip(a, 0.0, 1.0, out=a if a.flags.writeable else None)
 
 
-def load_image(path: PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, max_side: int | None = None) -> Tensor:
+def load_image(path: PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, max_side: int | None = None,
+               uint8: bool = False) -> Tensor:
     """Read an RGB image.
 
     Grey images are repeated to 3 channels; an alpha channel is dropped (use :func:`load_mask` to
@@ -126,9 +127,12 @@ def load_image(path: PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, m
         max_pixels: refuse files with more pixels than this, before decoding (``None``: no limit).
         max_side: downscale (while decoding where the format allows) so that the long side is at most
             this (``None``: full size).
+        uint8: return 8-bit files as their decoded ``uint8`` pixels in ``[0, 255]`` (a quarter of the
+            float image's memory; a channels-last view, not copied); 16-bit and float files still
+            come back as float32. :func:`as_float` turns either into the float image.
 
     Returns:
-        ``(1, 3, H, W)`` float32 in ``[0, 1]``.
+        ``(1, 3, H, W)`` float32 in ``[0, 1]`` (or ``uint8``, see above).
 
     Raises:
         InputError: missing file, directory, not an image, truncated/corrupt data, too many pixels.
@@ -136,9 +140,26 @@ def load_image(path: PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, m
     img = _open(path, "image", max_pixels, max_side)
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         a = _pil_to_float(img).repeat(3, axis=-1)
-    else:
-        a = _pil_to_float(img.convert("RGB"))
-    return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None]
+        return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None]
+    rgb = np.asarray(img if img.mode == "RGB" else img.convert("RGB"), dtype=np.uint8)
+    del img
+    pixels = torch.from_numpy(rgb if rgb.flags.writeable else rgb.copy()).permute(2, 0, 1)[None]
+    return pixels if uint8 else as_float(pixels)
+
+
+def as_float(image: Tensor) -> Tensor:
+    """``(B, C, H, W)`` image as float32 in ``[0, 1]``: ``uint8`` pixels divided by 255 one channel at a time
+    (exactly :func:`load_image`'s values; no temporary the size of the float image), contiguous; float
+    images are returned as they are."""
+    if image.is_floating_point():
+        return image
+    if image.dtype != torch.uint8:
+        raise InputError(f"image: expected uint8 or float pixels, found {image.dtype}")
+    out = torch.empty(image.shape, dtype=torch.float32, device=image.device)
+    for c in range(image.shape[1]):
+        out[:, c] = image[:, c]
+        out[:, c] /= 255.0
+    return out
 
 
 def load_mask(path: PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, max_side: int | None = None) -> Tensor:

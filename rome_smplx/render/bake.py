@@ -251,8 +251,10 @@ class UVRaster:
         return int(self.face.shape[0])
 
 
+#: Texels whose surface points are sampled in the views at once (bounds the baking's per-texel temporaries).
+BAKE_CHUNK = 1 << 17
 #: Texel rows :func:`rasterize_uv` rasterises per pass (bounds its memory; the result does not depend on it).
-UV_RASTER_ROWS = 256
+UV_RASTER_ROWS = 64
 
 
 def _uv_ndc(uvs: Tensor) -> Tensor:
@@ -469,8 +471,13 @@ class _ViewState:
 def _best_of(states: list[_ViewState], faces: Tensor, face: Tensor, bary: Tensor,
              mirror: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """For surface points (one per texel: ``face``, ``bary``; their mirror images with ``mirror``) the
-    best view's colour ``(M, 3)``, a found flag ``(M,)`` and the view index ``(M,)``."""
+    best view's colour ``(M, 3)``, a found flag ``(M,)`` and the view index ``(M,)``. Texels are independent:
+    at most :data:`BAKE_CHUNK` are sampled at once."""
     M = face.shape[0]
+    if M > BAKE_CHUNK:
+        out = [_best_of(states, faces, face[i:i + BAKE_CHUNK], bary[i:i + BAKE_CHUNK], mirror)
+               for i in range(0, M, BAKE_CHUNK)]
+        return tuple(torch.cat(x) for x in zip(*out))  # type: ignore[return-value]
     best_score = torch.full((M,), -math.inf)
     colour = torch.zeros(M, 3)
     which = torch.full((M,), -1, dtype=torch.long)
