@@ -26,11 +26,12 @@ scope: convert such data to the :class:`FramePairsDataset` folder format.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
-import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
 import torch
@@ -38,17 +39,28 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from rome_smplx.errors import AssetError, InputError, RomeSmplxError
+from rome_smplx.types import FlameParams
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rome_smplx.assets import Assets
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "PARSING_GROUPS",
+    "PERSON_PHOTOS",
+    "DistillData",
     "FramePairsDataset",
     "SyntheticPeopleDataset",
     "SyntheticVideoDataset",
     "collate",
     "landmarks_from_vertices",
+    "load_people",
+    "load_video",
     "parsing_to_masks",
+    "person_files",
+    "person_folders",
+    "read_person",
 ]
 
 #: BiSeNet face-parsing label groups (19 classes) used by ROME's silhouette losses.
@@ -128,15 +140,21 @@ def _resize(t: Tensor, size: int, mode: str) -> Tensor:
     return t[0].clamp(0, 1)
 
 
-def _codes(path: Path) -> dict[str, Tensor]:
-    """A DECA code dict file -> flat tensors ``shape, exp, pose, cam`` (validated)."""
+def _deca_params(path: Path) -> FlameParams:
+    """One frame's DECA code dict file as :class:`FlameParams` (batch 1)."""
     from rome_smplx.bridges import deca
-
-    from rome_smplx.geometry.rotations import matrix_to_axis_angle
 
     params = deca.load(path)
     if params.batch_size != 1:
         raise InputError(f"{path}: expected one frame's DECA code (batch 1), found batch {params.batch_size}")
+    return params
+
+
+def _codes(path: Path) -> dict[str, Tensor]:
+    """A DECA code dict file -> flat tensors ``shape, exp, pose, cam`` (validated)."""
+    from rome_smplx.geometry.rotations import matrix_to_axis_angle
+
+    params = _deca_params(path)
     if params.cam is None:
         raise InputError(f"{path}: key 'cam': missing; training targets need DECA's camera [s, tx, ty]")
     if params.shape.shape[1] > 100 or params.expression.shape[1] > 50:
@@ -180,9 +198,7 @@ class SyntheticPeopleDataset(torch.utils.data.Dataset):
         people = self.root / "people"
         if not people.is_dir():
             raise AssetError("no 'people' folder (expected synthetic people: rome-smplx assets synth DIR)", path=self.root)
-        self.folders = sorted(p for p in people.iterdir() if p.is_dir() and re.fullmatch(r"person_\d{3}", p.name))
-        if not self.folders:
-            raise AssetError("no person_NNN folders", path=people)
+        self.folders = person_folders(people)
         self.image_size = int(image_size)
         if self.image_size < 8:
             raise InputError(f"image_size: expected >= 8, found {image_size}")
@@ -202,13 +218,12 @@ class SyntheticPeopleDataset(torch.utils.data.Dataset):
         from rome_smplx.render.raster import rasterize
 
         folder = self.folders[index]
-        name = folder.name
-        for f in ("photo.png", "mask.png", f"{name}_deca.pkl", "truth.npz"):
-            if not (folder / f).is_file():
-                raise AssetError(f"missing synthetic person file '{f}'", path=folder / f)
-        image = _resize(load_image(folder / "photo.png"), self.image_size, "bilinear")
-        mask = _resize(load_mask(folder / "mask.png"), self.image_size, "bilinear")
-        codes = _codes(folder / f"{name}_deca.pkl")
+        files = person_files(folder, self.image_size)
+        if not files["truth"].is_file():
+            raise AssetError("missing synthetic person file 'truth.npz'", path=files["truth"])
+        image = _resize(load_image(files["photo"]), self.image_size, "bilinear")
+        mask = _resize(load_mask(files["mask"]), self.image_size, "bilinear")
+        codes = _codes(files["deca"])
         try:
             with np.load(folder / "truth.npz", allow_pickle=False) as z:
                 truth = {k: torch.as_tensor(np.asarray(z[k]), dtype=torch.float32)
@@ -563,3 +578,180 @@ class FramePairsDataset(torch.utils.data.Dataset):
         item["target_keypoints"] = kp if kp is not None else torch.zeros(68, 2)
         item["has_keypoints"] = torch.tensor(1.0 if kp is not None else 0.0)
         return item
+
+
+# ======================================================================================== people folders
+#: The photo / matte pairs a person folder may hold, smallest first, with their side (``None``: any).
+#: ``rome-smplx assets synth`` writes both (``photo.png`` at 512); a user's folder needs one of them.
+PERSON_PHOTOS: tuple[tuple[str, str, Optional[int]], ...] = (
+    ("photo_256.png", "mask_256.png", 256),
+    ("photo.png", "mask.png", None),
+)
+
+
+def person_folders(root: str | os.PathLike) -> list[Path]:
+    """The person folders of ``root/people`` (or of ``root`` itself when it has no ``people``): the
+    sub-folders holding a photo of :data:`PERSON_PHOTOS`, sorted by name.
+
+    Raises:
+        AssetError: no such sub-folder (the message names ``root``).
+    """
+    root = Path(root)
+    base = root / "people" if (root / "people").is_dir() else root
+    found = sorted(p for p in base.iterdir() if p.is_dir() and any((p / ph).is_file() for ph, _, _ in PERSON_PHOTOS)) \
+        if base.is_dir() else []
+    if not found:
+        raise AssetError("no people found (expected sub-folders with photo.png or photo_256.png, the matching mask "
+                         "and <name>_deca.pkl, e.g. the 'people' folder of `rome-smplx assets synth`)", path=root)
+    return found
+
+
+def person_files(folder: str | os.PathLike, image_size: int) -> dict[str, Path]:
+    """The files of one person folder: ``photo`` and ``mask`` (the smallest stored pair at least
+    ``image_size`` wide, else the largest), ``deca`` (``<name>_deca.pkl``, or the folder's only
+    ``*_deca.pkl``) and ``truth`` (``truth.npz``, present for synthetic people only; not checked).
+
+    Raises:
+        AssetError: a missing photo, matte or DECA file (naming the file expected).
+    """
+    folder = Path(folder)
+    pairs = [(ph, mk) for ph, mk, side in PERSON_PHOTOS if (folder / ph).is_file() and (side is None or side >= image_size)]
+    pairs = pairs or [(ph, mk) for ph, mk, _ in reversed(PERSON_PHOTOS) if (folder / ph).is_file()]
+    if not pairs:
+        raise AssetError(f"missing person file '{PERSON_PHOTOS[-1][0]}'", path=folder / PERSON_PHOTOS[-1][0])
+    photo, mask = pairs[0]
+    if not (folder / mask).is_file():
+        raise AssetError(f"missing person file '{mask}' (the matte of {photo})", path=folder / mask)
+    deca = folder / f"{folder.name}_deca.pkl"
+    if not deca.is_file():
+        others = sorted(folder.glob("*_deca.pkl"))
+        if len(others) != 1:
+            raise AssetError(f"missing person file '{deca.name}' (DECA parameters)"
+                             + (f"; found several: {[p.name for p in others]}" if others else ""), path=deca)
+        deca = others[0]
+    return {"photo": folder / photo, "mask": folder / mask, "deca": deca, "truth": folder / "truth.npz"}
+
+
+def read_person(folder: str | os.PathLike, image_size: int) -> tuple[Tensor, Tensor, FlameParams, dict[str, Path]]:
+    """One person folder: image (1, 3, S, S) and matte (1, 1, S, S) in [0, 1] at ``S = image_size``,
+    the DECA parameters (batch 1) and the files (:func:`person_files`)."""
+    from rome_smplx.io.images import load_image, load_mask
+
+    files = person_files(folder, image_size)
+    image = _resize(load_image(files["photo"]), image_size, "bilinear")[None]
+    mask = _resize(load_mask(files["mask"]), image_size, "bilinear")[None]
+    return image, mask, _deca_params(files["deca"]), files
+
+
+def _cat_flame(flames: list[FlameParams]) -> FlameParams:
+    return FlameParams(**{
+        f.name: (None if getattr(flames[0], f.name) is None else torch.cat([getattr(x, f.name) for x in flames]))
+        for f in dataclasses.fields(FlameParams)
+    })
+
+
+# ======================================================================================== distillation data
+@dataclass
+class DistillData:
+    """Training pairs for the regressor (all tensors share the first dimension M).
+
+    Attributes:
+        images: (M, 3, S, S) aligned source images in [0, 1].
+        masks: (M, 1, S, S) mattes in [0, 1].
+        flame: :class:`FlameParams` with batch M (``cam`` needed for the Chamfer/silhouette terms).
+        targets: (M, K) target coefficients.
+        names: M sample names (for logs).
+
+    Built by :func:`load_people` (a people folder) or :func:`load_video` (the synthetic video world).
+    """
+
+    images: Tensor
+    masks: Tensor
+    flame: FlameParams
+    targets: Tensor
+    names: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        M = self.images.shape[0]
+        if self.images.dim() != 4 or self.images.shape[1] != 3:
+            raise InputError(f"DistillData.images: expected (M, 3, S, S), found {tuple(self.images.shape)}")
+        if tuple(self.masks.shape) != (M, 1, *self.images.shape[-2:]):
+            raise InputError(f"DistillData.masks: expected ({M}, 1, {self.images.shape[-2]}, {self.images.shape[-1]}), "
+                             f"found {tuple(self.masks.shape)}")
+        if self.targets.dim() != 2 or self.targets.shape[0] != M:
+            raise InputError(f"DistillData.targets: expected ({M}, K), found {tuple(self.targets.shape)}")
+        if self.flame.batch_size != M:
+            raise InputError(f"DistillData.flame: expected batch {M}, found {self.flame.batch_size}")
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+
+def load_people(folder: str | os.PathLike, image_size: int = 256, limit: int | None = None) -> tuple[DistillData, bool]:
+    """Images, mattes and DECA parameters of a folder of people (:func:`read_person` on each of
+    :func:`person_folders`), for the linear distillation.
+
+    For synthetic people the ``hair_coeffs`` of ``truth.npz`` become the targets.
+
+    Args:
+        folder: an asset folder with ``people/`` or the ``people`` folder itself.
+        image_size: side the images are resized to (the regressor's input).
+        limit: use at most this many people.
+
+    Returns:
+        (data, has_truth): when some person lacks ``truth.npz`` the targets are zeros and
+        ``has_truth`` is False (fill them with :func:`rome_smplx.trainers.distill.teacher_coefficients`).
+
+    Raises:
+        AssetError: no people, a missing file, a ``truth.npz`` without ``hair_coeffs``, or
+            ``hair_coeffs`` of different lengths.
+    """
+    images, masks, flames, targets, names = [], [], [], [], []
+    has_truth = True
+    for p in person_folders(folder)[:limit]:
+        img, msk, flame, files = read_person(p, image_size)
+        images.append(img)
+        masks.append(msk)
+        flames.append(flame)
+        truth = files["truth"]
+        if truth.is_file():
+            try:
+                with np.load(truth, allow_pickle=False) as z:
+                    coeffs = z["hair_coeffs"]
+            except (KeyError, ValueError, OSError) as exc:
+                raise AssetError(f"cannot read 'hair_coeffs' ({type(exc).__name__}: {exc})", path=truth) from None
+            targets.append(torch.as_tensor(coeffs, dtype=torch.float32).flatten())
+        else:
+            has_truth = False
+            targets.append(None)
+        names.append(p.name)
+    K = next((t.numel() for t in targets if t is not None), 0)
+    if any(t is not None and t.numel() != K for t in targets):
+        raise AssetError("the people's truth.npz 'hair_coeffs' have different lengths", path=folder)
+    tgt = torch.stack([t if t is not None else torch.zeros(K) for t in targets]) if K else torch.zeros(len(names), 0)
+    return DistillData(torch.cat(images), torch.cat(masks), _cat_flame(flames), tgt, names), has_truth
+
+
+def load_video(assets: "Assets", seeds, frames: int = 2, image_size: int = 128,
+               tracking_noise: float = 1.0) -> DistillData:
+    """Source frames of the synthetic video world: ``frames`` frames of each subject of ``seeds``.
+
+    Images, mattes and the *tracked* FLAME codes of every frame; ``targets`` are empty (fill them
+    with :func:`rome_smplx.trainers.distill.teacher_coefficients`). Names are ``"<seed>/<frame>"``.
+    """
+    from tqdm.auto import tqdm
+
+    from rome_smplx.assets.synthetic.video import SyntheticSubject
+
+    images, masks, flames, names = [], [], [], []
+    for seed in tqdm(list(seeds), desc="video frames", unit="subject", leave=False):
+        subj = SyntheticSubject.from_seed(int(seed), assets)
+        walk = subj.walk(frames)
+        for k, fr in enumerate(subj.render(walk, image_size, tracking_noise=tracking_noise, frame_ids=list(range(frames)))):
+            images.append(fr.image[None])
+            masks.append(fr.matte[None])
+            flames.append(fr.tracked)
+            names.append(f"{seed}/{k}")
+    if not names:
+        raise InputError("load_video: no subjects (empty seed range)")
+    return DistillData(torch.cat(images), torch.cat(masks), _cat_flame(flames), torch.zeros(len(names), 0), names)

@@ -8,17 +8,20 @@ fits the basis on the full model's offsets, projects each offset set onto it,
 (silhouette) term and a Chamfer term; the release ships the result (``linear_hair.pth``,
 ``u_full.pt``, ``mean_deform.pt``) but not the training code. This module provides it:
 
-* :func:`fit_pca_basis`: the basis in ROME's layout (vertex-major rows, orthonormal columns, the
-  first ``num_hair`` supported on the hair vertices only, the last ``num_neck`` on the neck vertices
-  only) and the mean offsets;
-* :func:`project_coefficients`: the paper's projection;
-* :class:`DistillData` and its builders: images, mattes, FLAME parameters and target coefficients,
-  from a folder of people (``photo_256.png``, ``mask_256.png``, ``*_deca.pkl``, and for synthetic
-  people ``truth.npz``) with targets from the truth or from a full :class:`HeadAvatar` teacher;
-* :class:`LinearDistiller`: the training loop (config :class:`LinearDistillConfig`, from YAML),
-  safetensors + JSON checkpoints and :meth:`LinearDistiller.export_linear_hair`, which writes files
-  in the release's formats (loadable by :func:`rome_smplx.models.rome.load_linear_regressor` and the
-  asset layer).
+* :func:`teacher_coefficients`: the full model's offsets on every image, projected onto the basis;
+* :class:`LinearDistiller`: the regressor's training loop, safetensors + JSON checkpoints
+  (:func:`load_checkpoint`) and :meth:`LinearDistiller.export_linear_hair`, which writes files in
+  the release's formats (loadable by :func:`rome_smplx.models.rome.load_linear_regressor` and the
+  asset layer); :func:`run_from_yaml` is ``rome-smplx train linear``.
+
+The parts it builds on live with their kind (and are importable from here too):
+
+* the basis and the projection: :func:`rome_smplx.models.rome.linear_basis.fit_pca_basis` and
+  :func:`~rome_smplx.models.rome.linear_basis.project_coefficients`;
+* the data: :class:`rome_smplx.trainers.datasets.DistillData`, built by
+  :func:`~rome_smplx.trainers.datasets.load_people` (a folder of people) or
+  :func:`~rome_smplx.trainers.datasets.load_video` (the synthetic video world);
+* the settings: :class:`rome_smplx.trainers.config.LinearDistillConfig`.
 
 Losses (weights in the config): ``w_coeffs * MSE(eta_pred, eta_target)``;
 ``w_chamfer * chamfer_2d`` between the projected vertices of the deformed head (FLAME + predicted
@@ -30,12 +33,10 @@ Chamfer term); optionally ``w_silhouette * MSE(soft silhouette, matte)`` (the oc
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,12 +44,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from rome_smplx.trainers.config import LinearDistillConfig
+from rome_smplx.trainers.datasets import DistillData, load_people, load_video
 from torch import Tensor
 
 from rome_smplx.errors import CheckpointError, InputError
 from rome_smplx.models.rome import LinearHairRegressor
 from rome_smplx.models.rome.linear_basis import fit_pca_basis, project_coefficients
-from rome_smplx.types import FlameParams
 
 if TYPE_CHECKING:  # pragma: no cover
     from rome_smplx.assets import Assets
@@ -57,15 +58,9 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "DistillData",
-    "LinearDistillConfig",
     "LinearDistiller",
-    "load_video",
     "export_linear_hair",
-    "fit_pca_basis",
     "load_checkpoint",
-    "load_people",
-    "project_coefficients",
     "run_from_yaml",
     "teacher_coefficients",
 ]
@@ -76,134 +71,7 @@ CHECKPOINT_META = "distill.json"
 CHECKPOINT_FORMAT = "rome-smplx-linear-distill-v1"
 
 
-# ======================================================================================= data
-@dataclass
-class DistillData:
-    """Training pairs for the regressor (all tensors share the first dimension M).
-
-    Attributes:
-        images: (M, 3, S, S) aligned source images in [0, 1].
-        masks: (M, 1, S, S) mattes in [0, 1].
-        flame: :class:`FlameParams` with batch M (``cam`` needed for the Chamfer/silhouette terms).
-        targets: (M, K) target coefficients.
-        names: M sample names (for logs).
-    """
-
-    images: Tensor
-    masks: Tensor
-    flame: FlameParams
-    targets: Tensor
-    names: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        M = self.images.shape[0]
-        if self.images.dim() != 4 or self.images.shape[1] != 3:
-            raise InputError(f"DistillData.images: expected (M, 3, S, S), found {tuple(self.images.shape)}")
-        if tuple(self.masks.shape) != (M, 1, *self.images.shape[-2:]):
-            raise InputError(f"DistillData.masks: expected ({M}, 1, {self.images.shape[-2]}, {self.images.shape[-1]}), "
-                             f"found {tuple(self.masks.shape)}")
-        if self.targets.dim() != 2 or self.targets.shape[0] != M:
-            raise InputError(f"DistillData.targets: expected ({M}, K), found {tuple(self.targets.shape)}")
-        if self.flame.batch_size != M:
-            raise InputError(f"DistillData.flame: expected batch {M}, found {self.flame.batch_size}")
-
-    def __len__(self) -> int:
-        return int(self.images.shape[0])
-
-
-def _people_folders(folder: Path) -> list[Path]:
-    root = folder / "people" if (folder / "people").is_dir() else folder
-    found = sorted(p for p in root.iterdir() if p.is_dir() and (p / "photo_256.png").is_file()) if root.is_dir() else []
-    if not found:
-        raise InputError(f"{folder}: no people found (expected sub-folders with photo_256.png, mask_256.png and "
-                         "*_deca.pkl, e.g. the 'people' folder of `rome-smplx assets synth`)")
-    return found
-
-
-def load_people(folder: str | os.PathLike, image_size: int = 256, limit: int | None = None) -> tuple[DistillData, bool]:
-    """Images, mattes and DECA parameters of a folder of people.
-
-    Each person folder holds ``photo_256.png``, ``mask_256.png``, ``<name>_deca.pkl`` and, for
-    synthetic people, ``truth.npz`` (whose ``hair_coeffs`` become the targets).
-
-    Args:
-        folder: an asset folder with ``people/`` or the ``people`` folder itself.
-        image_size: side the images are resized to (the regressor's input).
-        limit: use at most this many people.
-
-    Returns:
-        (data, has_truth): when some person lacks ``truth.npz`` the targets are zeros and
-        ``has_truth`` is False (use :func:`teacher_coefficients` to fill them).
-    """
-    from rome_smplx.bridges import deca
-
-    from rome_smplx.io.images import load_image, load_mask
-
-    folders = _people_folders(Path(folder))[:limit]
-    images, masks, flames, targets, names = [], [], [], [], []
-    has_truth = True
-    for p in folders:
-        pkl = sorted(p.glob("*_deca.pkl"))
-        if not pkl:
-            raise InputError(f"{p}: no *_deca.pkl (DECA parameters) for this person")
-        img, msk = load_image(p / "photo_256.png"), load_mask(p / "mask_256.png")
-        if img.shape[-1] != image_size:
-            img = F.interpolate(img, size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=True)
-            msk = F.interpolate(msk, size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=True)
-        images.append(img.clamp(0, 1))
-        masks.append(msk.clamp(0, 1))
-        flames.append(deca.load(pkl[0]))
-        truth = p / "truth.npz"
-        if truth.is_file():
-            with np.load(truth, allow_pickle=False) as z:
-                if "hair_coeffs" not in z.files:
-                    raise InputError(f"{truth}: no 'hair_coeffs' array")
-                targets.append(torch.as_tensor(z["hair_coeffs"], dtype=torch.float32))
-        else:
-            has_truth = False
-            targets.append(None)
-        names.append(p.name)
-    K = next((t.numel() for t in targets if t is not None), 0)
-    if any(t is not None and t.numel() != K for t in targets):
-        raise InputError(f"{folder}: the people's hair_coeffs have different lengths")
-    tgt = torch.stack([t if t is not None else torch.zeros(K) for t in targets]) if K else torch.zeros(len(names), 0)
-    flame = FlameParams(**{
-        f.name: (None if getattr(flames[0], f.name) is None else torch.cat([getattr(x, f.name) for x in flames]))
-        for f in dataclasses.fields(FlameParams)
-    })
-    data = DistillData(torch.cat(images), torch.cat(masks), flame, tgt, names)
-    return data, has_truth
-
-
-def load_video(assets: Assets, seeds, frames: int = 2, image_size: int = 128,
-               tracking_noise: float = 1.0) -> DistillData:
-    """Source frames of the synthetic video world: ``frames`` frames of each subject of ``seeds``.
-
-    Images, mattes and the *tracked* FLAME codes of every frame; ``targets`` are empty (fill them
-    with :func:`teacher_coefficients`). Names are ``"<seed>/<frame>"``.
-    """
-    from tqdm.auto import tqdm
-
-    from rome_smplx.assets.synthetic.video import SyntheticSubject
-
-    images, masks, flames, names = [], [], [], []
-    for seed in tqdm(list(seeds), desc="video frames", unit="subject", leave=False):
-        subj = SyntheticSubject.from_seed(int(seed), assets)
-        walk = subj.walk(frames)
-        for k, fr in enumerate(subj.render(walk, image_size, tracking_noise=tracking_noise, frame_ids=list(range(frames)))):
-            images.append(fr.image[None])
-            masks.append(fr.matte[None])
-            flames.append(fr.tracked)
-            names.append(f"{seed}/{k}")
-    if not names:
-        raise InputError("load_video: no subjects (empty seed range)")
-    flame = FlameParams(**{
-        f.name: (None if getattr(flames[0], f.name) is None else torch.cat([getattr(x, f.name) for x in flames]))
-        for f in dataclasses.fields(FlameParams)
-    })
-    return DistillData(torch.cat(images), torch.cat(masks), flame, torch.zeros(len(names), 0), names)
-
-
+# ======================================================================================= teacher
 @torch.no_grad()
 def teacher_coefficients(head: HeadAvatar, data: DistillData, basis: Tensor, mean: Tensor, chunk: int = 4) -> tuple[Tensor, Tensor]:
     """Targets from a full-model teacher: its offsets on every image, projected onto the basis.
@@ -513,7 +381,7 @@ class LinearDistiller:
 
 def export_linear_hair(regressor: LinearHairRegressor, basis: Tensor, mean: Tensor, path: str | os.PathLike) -> dict[str, Path]:
     """See :meth:`LinearDistiller.export_linear_hair`. Returns the three paths."""
-    from rome_smplx.io.atomic import atomic_path
+    from rome_smplx.io.checkpoints import save_torch
 
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
@@ -521,26 +389,17 @@ def export_linear_hair(regressor: LinearHairRegressor, basis: Tensor, mean: Tens
     files = {"linear_hair": p, "u_full": p.parent / "u_full.pt", "mean_deform": p.parent / "mean_deform.pt"}
     for key, obj in (("linear_hair", state), ("u_full", basis.detach().to("cpu", torch.float32).contiguous().clone()),
                      ("mean_deform", mean.detach().to("cpu", torch.float32).contiguous().clone())):
-        with atomic_path(files[key]) as tmp:
-            torch.save(obj, tmp)
+        save_torch(obj, files[key])
     return files
 
 
 def load_checkpoint(folder: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[LinearHairRegressor, Tensor, Tensor, dict]:
     """Read a checkpoint of :meth:`LinearDistiller.save_checkpoint`: (regressor in eval mode, basis, mean, meta)."""
-    from rome_smplx.io.checkpoints import load_safetensors
+    from rome_smplx.io.checkpoints import load_safetensors, read_checkpoint_meta
     from rome_smplx.models.rome.resnet import regressor_from_state
 
     folder = Path(folder)
-    meta_path = folder / CHECKPOINT_META
-    if not meta_path.is_file():
-        raise CheckpointError(f"{folder}: not a linear-distillation checkpoint (no {CHECKPOINT_META})")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{meta_path}: not valid JSON: {e}") from None
-    if meta.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{meta_path}: format {meta.get('format')!r}, expected {CHECKPOINT_FORMAT!r}")
+    meta = read_checkpoint_meta(folder / CHECKPOINT_META, CHECKPOINT_FORMAT)
     weights, _ = load_safetensors(folder / CHECKPOINT_WEIGHTS)
     tensors, _ = load_safetensors(folder / CHECKPOINT_BASIS)
     for key in ("basis", "mean_deform"):
