@@ -111,7 +111,46 @@ def write_json_atomic(data: Any, path: str | os.PathLike) -> Path:
     return p
 
 
-__all__ = ["load_safetensors", "safe_torch_load", "save_safetensors", "write_json_atomic"]
+def save_torch(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save`` of ``obj`` (tensors and plain containers, readable by :func:`safe_torch_load`),
+    atomically."""
+    p = Path(path)
+    with atomic_path(p) as tmp:
+        torch.save(obj, tmp)
+    return p
+
+
+def read_checkpoint_meta(path: str | os.PathLike, fmt: str) -> dict[str, Any]:
+    """The JSON description of a checkpoint folder, checked to be of format ``fmt``.
+
+    Raises:
+        CheckpointError: the file is missing (``"<folder>: not a <fmt> checkpoint (no <name>)"``),
+            not valid JSON, not an object, or its ``"format"`` is not ``fmt``.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"{p.parent}: not a {fmt} checkpoint (no {p.name})")
+    try:
+        meta = json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{p}: not valid JSON: {e}") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{p}: expected a JSON object, found {type(meta).__name__}")
+    if meta.get("format") != fmt:
+        raise CheckpointError(f"{p}: format {meta.get('format')!r}, expected {fmt!r}")
+    return meta
+
+
+__all__ = [
+    "extract_state_dict",
+    "fill_module",
+    "load_safetensors",
+    "read_checkpoint_meta",
+    "safe_torch_load",
+    "save_safetensors",
+    "save_torch",
+    "write_json_atomic",
+]
 
 
 # ----------------------------------------------------------------------- state dicts
