@@ -175,13 +175,13 @@ class HeadAvatar(nn.Module):
         basis, mean = data.basis, data.mean_deform
         if use_shipped:
             logger.info("synthetic stand-in assets: using the weights trained on them (%s)", shipped.path("full"))
-            networks = load_ours(shipped.path("full"), dtype=torch.float32)
+            networks = load_ours(shipped.path("full"), dtype=torch.float32, discriminator=False)
         elif wpath is not None:
             wpath = str(wpath)
             if wpath.endswith(".pth") or wpath.endswith(".pt") or wpath.endswith(".tar"):
                 networks = load_official(wpath, profile, size=size)
             else:
-                networks = load_ours(wpath, dtype=torch.float32)
+                networks = load_ours(wpath, dtype=torch.float32, discriminator=False)
         else:
             logger.warning(
                 "no ROME weights found (looked for %s): the %s/%s networks are randomly initialised (seed %d)",

@@ -170,11 +170,14 @@ def _parse_config(config: Any, source: Path) -> tuple[RomeProfile, bool]:
     return profile, bool(config.get("with_discriminator", False))
 
 
-def load(path: str | os.PathLike, device: torch.device | str = "cpu", dtype: torch.dtype | None = None) -> RomeNetworks:
+def load(path: str | os.PathLike, device: torch.device | str = "cpu", dtype: torch.dtype | None = None, *,
+         discriminator: bool = True) -> RomeNetworks:
     """Load networks written by :func:`save` (folder or ``.safetensors`` file), in eval mode.
 
     The config is read from the safetensors metadata (or, failing that, the JSON beside it); every
-    tensor must be present with the right shape and nothing extra.
+    tensor must be present with the right shape and nothing extra. ``discriminator=False`` leaves out a
+    saved discriminator (inference: its tensors are skipped, and building its spectral norm on the meta
+    device would import ``torch._dynamo``, ~0.1 GB).
     """
     weights, config_path = _resolve(path, for_writing=False)
     tensors, metadata = load_safetensors(weights)
@@ -193,6 +196,9 @@ def load(path: str | os.PathLike, device: torch.device | str = "cpu", dtype: tor
     else:
         raise CheckpointError(f"{weights}: no rome-smplx config in the metadata and no {config_path.name} beside it")
     profile, with_dis = _parse_config(config, source)
+    if with_dis and not discriminator:
+        with_dis = False
+        tensors = {k: v for k, v in tensors.items() if not k.startswith("discriminator.")}
     with torch.device("meta"):
         try:
             nets = RomeNetworks(profile, with_discriminator=with_dis)
