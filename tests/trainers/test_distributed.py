@@ -33,7 +33,7 @@ def two_people(tmp_path_factory):
 def _torchrun(args: list[str], cwd: Path, sgd: bool = True) -> subprocess.CompletedProcess:
     env = dict(os.environ, ROME_SMPLX_TEST_SGD="1" if sgd else "0", OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(ENTRY), *args]
-    res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=500)
     assert res.returncode == 0, res.stderr[-4000:]
     return res
 
