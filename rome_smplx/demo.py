@@ -2,9 +2,13 @@
 neural renders of the head and of the whole avatar, a turntable, shaded previews, a short animation and
 exported meshes.
 
+It is the photo pipeline's steps (:mod:`rome_smplx.pipeline`: :func:`~rome_smplx.pipeline.load_head`,
+:func:`~rome_smplx.pipeline.reconstruct_and_merge`, :class:`~rome_smplx.pipeline.StepTimer`,
+:func:`~rome_smplx.pipeline.avatar_summary`) run on a person folder (its aligned photo, matte, DECA codes and
+PIXIE body, :func:`~rome_smplx.pipeline.load_person`), followed by the demo's renders.
+
 Runs on the embedded synthetic stand-ins (``Assets.discover()``) with no downloads; with a real asset
-folder (and real weights) the same steps give real results. Reachable as ``rome-smplx demo --out DIR``
-and ``python demos/full_body.py --out DIR``.
+folder (and real weights) the same steps give real results. Reachable as ``rome-smplx demo --out DIR``.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -56,28 +59,6 @@ def _video_source(assets, seed: int, image_size: int):
     return subj, src, body, targets
 
 
-def _wave(params, t: float):
-    """A motion frame: both arms lowered from the T-pose and the right forearm waving."""
-    from smplx.joint_names import JOINT_NAMES
-
-    from rome_smplx.geometry.rotations import axis_angle_to_matrix
-    from rome_smplx.types import SmplxParams
-
-    body = params.body_pose.clone()
-    dt = body.dtype
-
-    def rot(name: str, axis_angle: list[float]) -> None:  # body_pose holds joints 1..21
-        body[:, JOINT_NAMES.index(name) - 1] = axis_angle_to_matrix(torch.tensor([axis_angle], dtype=dt))
-
-    rot("left_shoulder", [0.0, 0.0, -1.1])
-    rot("right_shoulder", [0.0, 0.0, 0.9 - 0.4 * math.sin(t)])
-    rot("right_elbow", [0.0, -1.2 - 0.5 * math.sin(2 * t), 0.0])
-    return SmplxParams(
-        betas=params.betas, expression=params.expression, global_orient=params.global_orient, body_pose=body,
-        jaw_pose=params.jaw_pose, left_hand_pose=params.left_hand_pose, right_hand_pose=params.right_hand_pose,
-    )
-
-
 def run_full_body_demo(
     out: str | Path,
     *,
@@ -90,6 +71,7 @@ def run_full_body_demo(
     turntable_frames: int = 12,
     texture_size: int = 1024,
     force: bool = False,
+    progress: Optional[bool] = None,
 ) -> Path:
     """Run the demo and write its outputs to ``out`` (atomically: all or nothing).
 
@@ -113,6 +95,7 @@ def run_full_body_demo(
         turntable_frames: views in the turntable.
         texture_size: side of the texture baked from the photo (0: part colours).
         force: replace an existing ``out`` even when rome-smplx did not write it.
+        progress: the step bar (:class:`~rome_smplx.pipeline.StepTimer`): ``None`` on a terminal only.
 
     Returns:
         The output folder.
@@ -122,14 +105,22 @@ def run_full_body_demo(
             :mod:`rome_smplx.io.atomic` (both checked before any work).
     """
     from PIL import Image
-    from tqdm.auto import tqdm
 
     import rome_smplx as rs
-    from rome_smplx.avatar.merge import PART_BODY, PART_COLORS, PART_HAIR, merge
-    from rome_smplx.bridges import deca, pixie
+    from rome_smplx.avatar.merge import PART_BODY
     from rome_smplx.geometry.rotations import axis_angle_to_matrix
-    from rome_smplx.io.images import load_image, load_mask, save_image, to_numpy
-    from rome_smplx.pipeline import frame_name
+    from rome_smplx.io.images import save_image, to_numpy
+    from rome_smplx.io.motion import wave_motion, wave_pose
+    from rome_smplx.pipeline import (
+        StepTimer,
+        avatar_summary,
+        frame_name,
+        load_head,
+        load_person,
+        reconstruct_and_merge,
+        trained_weights,
+        warn_untrained,
+    )
     from rome_smplx.render.full_body import OrthographicCamera
     from rome_smplx.render.preview import front_camera, render_preview
     from rome_smplx.types import FlameParams
@@ -137,7 +128,6 @@ def run_full_body_demo(
     if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
         raise InputError(f"frames: expected an integer >= 1, found {frames!r}")
     out = check_output_dir(out, force=force)
-    t0 = time.perf_counter()
     assets = rs.Assets.from_dir(assets_dir) if assets_dir is not None else rs.Assets.discover()
     folder = assets.root / "people" / f"person_{person:03d}"
     if not folder.is_dir():
@@ -145,39 +135,23 @@ def run_full_body_demo(
             f"no demo person at {folder}; the demo needs the people/ folder that `rome-smplx assets synth` writes",
             path=folder,
         )
-    timings: dict[str, float] = {}
-    steps = tqdm(total=7, desc="demo", unit="step", disable=None)
+    timer = StepTimer("demo", 7, progress)
 
-    def step(name: str, start: float) -> float:
-        timings[name] = round(time.perf_counter() - start, 3)
-        steps.set_postfix_str(name)
-        steps.update()
-        return time.perf_counter()
-
-    t = time.perf_counter()
-    from rome_smplx import weights as shipped_weights
-
-    shipped = shipped_weights.defaults_for(assets) and assets.find("rome_weights") is None
-    has_weights = assets.find("rome_weights") is not None or shipped
-    head = rs.HeadAvatar.from_assets(
-        assets, variant=variant, size="full" if has_weights else "small",
-        image_size=None if shipped else image_size, backend="auto",
-    )
+    weights = trained_weights(assets)
+    shipped = weights is not None and assets.find("rome_weights") is None  # the synthetic-trained weights
+    head = load_head(assets, variant, backend="auto", image_size=None if shipped else image_size)
     video_targets = None
     if shipped:
         # the synthetic-trained weights: show a held-out subject of the world they learned from
         subject, src_frame, body, video_targets = _video_source(assets, DEMO_SUBJECT, head.image_size)
         image, mask, flame = src_frame.image[None], src_frame.matte[None], src_frame.tracked
     else:
-        image = load_image(folder / "photo_256.png")
-        mask = load_mask(folder / "mask_256.png")
-        flame = deca.load(folder / f"person_{person:03d}_deca.pkl")
-        body = pixie.to_y_up(pixie.load(folder / f"person_{person:03d}_param.pkl"))
-    t = step("load", t)
+        inputs = load_person(folder)
+        image, mask, flame, body = inputs.image, inputs.mask, inputs.flame, inputs.body
+    timer.step("load")
 
+    recon, avatar = reconstruct_and_merge(head, image, mask, flame, body, assets, timer)
     with torch.no_grad():
-        recon = head.reconstruct(image, mask, flame)
-        t = step("reconstruct", t)
         jaw = axis_angle_to_matrix(torch.tensor([[0.0, 0, 0], [0.25, 0, 0], [0.1, 0, 0]]))
         turn = axis_angle_to_matrix(torch.tensor([[0.0, 0.35, 0], [0.0, -0.3, 0], [0.2, 0.0, 0]]))
         targets = FlameParams(
@@ -200,11 +174,9 @@ def run_full_body_demo(
         # min / 10% / 25% / 75% / 90% / max order statistics of the model's coefficients
         from rome_smplx.avatar.editing import hair_edit_figure
 
-        hair_edit = hair_edit_figure(head, recon, assets, neural=has_weights)
-        t = step("neural head render", t)
+        hair_edit = hair_edit_figure(head, recon, assets, neural=weights is not None)
+        timer.step("neural head render")
 
-        avatar = merge(recon, body, assets, flame_model=head.flame, renderer=head)
-        t = step("merge", t)
         baked = None  # the photo baked into SMPL-X's UV layout: the body's texture in renders and files
         if texture_size and avatar.rig.uvs is not None:
             baked = avatar.bake_texture(recon=recon, size=texture_size)
@@ -220,18 +192,18 @@ def run_full_body_demo(
 
         neural = torch.cat([view(0.0), view(math.radians(40))], dim=3)
         turntable = [view(2 * math.pi * i / max(turntable_frames, 1)) for i in range(turntable_frames)]
-        t = step("neural full-body render", t)
-        colors = torch.as_tensor(PART_COLORS, dtype=avatar.vertices.dtype)[avatar.parts[0]]
+        timer.step("neural full-body render")
+        colors = avatar.part_colors(0)
         rest = avatar.vertices
         front = render_preview(rest, avatar.faces, colors, image_size=512)
         side = render_preview(rest, avatar.faces, colors, front_camera(rest, side=math.radians(60)), image_size=512)
-        posed = [avatar.pose(_wave(avatar.params, 2 * math.pi * i / max(frames, 1))) for i in range(frames)]
-        from rome_smplx.io.motion import wave_motion
-
+        # the arms of the GLB's wave (io.motion), without its head nod: the previews show the body's motion
+        posed = [avatar.pose(wave_pose(avatar.params, 2 * math.pi * i / max(frames, 1), nod=0.0))
+                 for i in range(frames)]
         motion = wave_motion(avatar.params.index(0), frames=24, fps=12.0)
         cam = front_camera(torch.cat([p.vertices for p in posed]).reshape(1, -1, 3))
         strip = [render_preview(p.vertices, avatar.faces, colors, cam, image_size=384) for p in posed]
-        t = step("animate", t)
+        timer.step("animate")
 
     with atomic_dir(out, force=force) as tmp:
         save_image(tmp / "head_source.png", recon.source_image)
@@ -256,29 +228,19 @@ def run_full_body_demo(
             p.export(tmp / "motion" / frame_name(i, len(posed), ".ply"))
         summary = {
             "assets": str(assets.root),
-            "synthetic_assets": bool(assets.is_synthetic),
-            "trained_weights": has_weights,
-            "weights": (str(shipped_weights.path("full")) + " (trained on the synthetic world)" if shipped
-                        else str(assets.find("rome_weights") or "random initialisation")),
+            "trained_weights": weights is not None,
             "source": (f"synthetic video subject {DEMO_SUBJECT} (test split), frame 0" if shipped
                        else f"people/person_{person:03d}"),
             "variant": variant,
             "person": person,
             "head_vertices": int(head.flame.num_vertices),
-            "body_vertices": int(avatar.vertices.shape[1]),
-            "hair_vertices": int((avatar.parts == PART_HAIR).sum()),
-            "neck_hair_vertices": int((avatar.hair_weights >= 0.5).sum()),
-            "merge_scale": float(avatar.similarity.scale[0]),
-            "timings_s": timings,
-            "total_s": round(time.perf_counter() - t0, 3),
+            **avatar_summary(avatar, assets, timer.timings),
+            "total_s": timer.total_s,
         }
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
-    step("write", t)
-    steps.close()
-    if not has_weights:
-        logger.warning(
-            "no trained ROME weights in %s: the neural renders come from randomly initialised networks "
-            "(geometry, merge and animation are meaningful; the head images are not)", assets.root,
-        )
-    logger.info("demo written to %s in %.1f s", out, time.perf_counter() - t0)
+    timer.step("write")
+    timer.close()
+    if weights is None:
+        warn_untrained(assets)
+    logger.info("demo written to %s in %.1f s", out, timer.total_s)
     return Path(out)

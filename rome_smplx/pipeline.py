@@ -14,7 +14,9 @@
 
 :func:`build_avatar` returns just ``(HeadReconstruction, FullBodyAvatar)``. :func:`write_avatar`
 and :func:`write_animation` write the results atomically (meshes, renders, previews, a GIF).
-Nothing here prints: progress goes to tqdm bars, everything else to :mod:`logging`.
+The demo (:mod:`rome_smplx.demo`) and ``batch`` run the same steps (:func:`load_head`,
+:func:`reconstruct_and_merge`, :class:`StepTimer`, :func:`avatar_summary`). Nothing here prints:
+progress goes to one bar per run (``progress``), everything else to :mod:`logging`.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from rome_smplx.avatar.merge import FullBodyAvatar
     from rome_smplx.bridges.landmarks import AlignedFace
     from rome_smplx.io.motion import Motion
-    from rome_smplx.types import HeadReconstruction, SmplxParams
+    from rome_smplx.types import FlameParams, HeadReconstruction, SmplxParams
 
 logger = logging.getLogger(__name__)
 
@@ -54,15 +56,22 @@ __all__ = [
     "FIT_THREADS",
     "PHOTO_FIT",
     "PHOTO_MAX_SIDE",
+    "PersonInputs",
     "PhotoAvatar",
+    "StepTimer",
+    "avatar_summary",
     "build_avatar",
     "check_avatar_outputs",
     "check_mesh_path",
     "frame_name",
     "load_head",
+    "load_person",
     "merge_body",
     "pose_sequence",
+    "reconstruct_and_merge",
     "reconstruct_photo",
+    "trained_weights",
+    "warn_untrained",
     "write_animation",
     "write_avatar",
 ]
@@ -116,20 +125,154 @@ class PhotoAvatar:
     body: SmplxParams | None = None
 
 
+class StepTimer:
+    """Seconds per named step of a run, and its progress bar: the one step timer of the photo pipeline and
+    the demo.
+
+    Args:
+        desc: the bar's label.
+        total: number of steps.
+        progress: ``None`` shows the bar only on a terminal, ``True`` always, ``False`` never.
+
+    :meth:`step` records the seconds since the previous step (or the start) under its label.
+    """
+
+    def __init__(self, desc: str, total: int, progress: bool | None = None) -> None:
+        from tqdm.auto import tqdm
+
+        self.timings: dict[str, float] = {}
+        self._bar = tqdm(total=total, desc=desc, unit="step", disable=None if progress is None else not progress,
+                         leave=False)
+        self._start = self._last = time.perf_counter()
+
+    def step(self, label: str) -> None:
+        """End the current step as ``label``."""
+        self.timings[label] = round(time.perf_counter() - self._last, 3)
+        self._bar.set_postfix_str(label)
+        self._bar.update()
+        self._last = time.perf_counter()
+
+    @property
+    def total_s(self) -> float:
+        """Seconds since the timer started."""
+        return round(time.perf_counter() - self._start, 3)
+
+    def close(self) -> None:
+        self._bar.close()
+
+    def __enter__(self) -> StepTimer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def trained_weights(assets: Assets) -> str | None:
+    """The trained ROME weights a head model for ``assets`` uses: the folder's ``rome_weights`` file, else
+    (on the synthetic stand-ins they were trained on) the weights shipped with the package; ``None`` when
+    the networks are randomly initialised. This is the one rule behind the head's size (:func:`load_head`),
+    the warning (:func:`warn_untrained`) and the ``weights`` field of every ``summary.json``."""
+    from rome_smplx import weights as shipped
+
+    found = assets.find("rome_weights")
+    if found is not None:
+        return str(found)
+    if shipped.defaults_for(assets):
+        return f"{shipped.path('full')} (trained on the synthetic world)"
+    return None
+
+
+def warn_untrained(assets: Assets) -> None:
+    """The warning of a run whose head networks are randomly initialised (:func:`trained_weights` is None)."""
+    logger.warning(
+        "no trained ROME weights in %s: texture, hair and the neural renders come from randomly initialised "
+        "networks (geometry, merge and animation are meaningful; the head images are not)", assets.root,
+    )
+
+
 def load_head(assets: Assets, variant: str = "linear", *, backend: str = "auto",
-              device: torch.device | str | None = None) -> HeadAvatar:
-    """The :class:`~rome_smplx.avatar.head.HeadAvatar` :func:`reconstruct_photo` uses for ``assets``
-    (full-size networks when the folder has ROME weights, else small ones; 256 px crops). Load it once
-    and pass it as ``head=`` to reconstruct many photos with the same models."""
+              device: torch.device | str | None = None, image_size: int | None = ALIGN_SIZE) -> HeadAvatar:
+    """The :class:`~rome_smplx.avatar.head.HeadAvatar` :func:`reconstruct_photo` uses for ``assets``:
+    full-size networks when trained weights apply (:func:`trained_weights`), else small ones; crops of
+    ``image_size`` px (``None``: the trained networks' own resolution). Load it once and pass it as
+    ``head=`` to reconstruct many photos with the same models."""
     from rome_smplx.avatar.head import VARIANTS, HeadAvatar
 
     if variant not in VARIANTS:
         raise InputError(f"variant: expected one of {VARIANTS}, found {variant!r}")
-    has_weights = assets.find("rome_weights") is not None
     return HeadAvatar.from_assets(
-        assets, variant=variant, size="full" if has_weights else "small", image_size=ALIGN_SIZE,
-        backend=backend, device=device,
+        assets, variant=variant, size="full" if trained_weights(assets) is not None else "small",
+        image_size=image_size, backend=backend, device=device,
     )
+
+
+def avatar_summary(avatar: FullBodyAvatar, assets: Assets, timings: dict[str, float]) -> dict[str, Any]:
+    """The ``summary.json`` fields every command that builds an avatar writes, with one meaning each:
+    :meth:`FullBodyAvatar.summary <rome_smplx.avatar.full_body.FullBodyAvatar.summary>` (vertex counts,
+    merge scale), ``synthetic_assets``, ``weights`` (:func:`trained_weights`, or ``"random
+    initialisation"``) and ``timings_s`` (seconds per step, :class:`StepTimer`)."""
+    return {
+        **avatar.summary(),
+        "synthetic_assets": bool(assets.is_synthetic),
+        "weights": trained_weights(assets) or "random initialisation",
+        "timings_s": dict(timings),
+    }
+
+
+@dataclass
+class PersonInputs:
+    """One person folder's inputs (:func:`load_person`): the aligned photo ``(1, 3, S, S)``, its matte, the
+    DECA codes (FLAME parameters of the photo) and the PIXIE body in the y-up frame."""
+
+    image: Tensor
+    mask: Tensor
+    flame: FlameParams
+    body: SmplxParams
+    folder: Path
+
+
+def load_person(folder: PathLike) -> PersonInputs:
+    """Read a person folder as ``rome-smplx assets synth`` writes them (``people/person_NNN/``): the aligned
+    ``photo_256.png`` and ``mask_256.png``, ``person_NNN_deca.pkl`` and ``person_NNN_param.pkl``.
+
+    Raises:
+        AssetError: the folder or one of its files is missing or unreadable.
+    """
+    from rome_smplx.bridges import deca, pixie
+    from rome_smplx.errors import AssetError
+    from rome_smplx.io.images import load_image, load_mask
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise AssetError(
+            f"no demo person at {folder}; the demo needs the people/ folder that `rome-smplx assets synth` writes",
+            path=folder,
+        )
+    name = folder.name
+    return PersonInputs(
+        image=load_image(folder / "photo_256.png"), mask=load_mask(folder / "mask_256.png"),
+        flame=deca.load(folder / f"{name}_deca.pkl"), body=pixie.to_y_up(pixie.load(folder / f"{name}_param.pkl")),
+        folder=folder,
+    )
+
+
+def reconstruct_and_merge(head: HeadAvatar, image: Tensor, mask: Tensor | None, flame: FlameParams,
+                          body: SmplxParams | None, assets: Assets,
+                          timer: StepTimer | None = None) -> tuple[HeadReconstruction, FullBodyAvatar | None]:
+    """The last two steps of every run: :meth:`HeadAvatar.reconstruct
+    <rome_smplx.avatar.head.HeadAvatar.reconstruct>` of the aligned crop ``image`` (its matte, its FLAME
+    parameters), then :func:`merge_body` onto ``body`` (skipped when ``body`` is None), without gradients;
+    ``timer`` records them as ``reconstruct`` and ``merge``."""
+    with torch.no_grad():
+        recon = head.reconstruct(image, mask, flame)
+    if timer is not None:
+        timer.step("reconstruct")
+    if body is None:
+        return recon, None
+    avatar = merge_body(recon, body, assets, head)
+    if timer is not None:
+        timer.step("merge")
+    return recon, avatar
 
 
 def merge_body(recon: HeadReconstruction, body: SmplxParams, assets: Assets, head: HeadAvatar) -> FullBodyAvatar:
@@ -227,6 +370,7 @@ def reconstruct_photo(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     head: HeadAvatar | None = None,
     merge: bool = True,
+    progress: bool | None = None,
 ) -> PhotoAvatar:
     """One photo + PIXIE parameters -> ROME head + full-body avatar (see the module docstring).
 
@@ -255,6 +399,7 @@ def reconstruct_photo(
             photos; then ``backend`` and ``device`` are the model's and the missing-weights warning is
             the caller's); default: loaded here.
         merge: ``False`` stops before the merge (``avatar`` is ``None``, ``body`` holds its input).
+        progress: the step bar (:class:`StepTimer`): ``None`` on a terminal only, ``True``, ``False``.
 
     Returns:
         :class:`PhotoAvatar` (landmarks in the pixels of the photo as read).
@@ -264,8 +409,6 @@ def reconstruct_photo(
         AssetError: missing/corrupt/unsafe PIXIE or DECA file or asset folder.
         BackendError: mediapipe is needed (no detector given, or no mask and no segmenter) but not installed.
     """
-    from tqdm.auto import tqdm
-
     from rome_smplx.avatar.head import VARIANTS
     from rome_smplx.bridges import deca, pixie
     from rome_smplx.io.images import check_mask_aspect, load_image, load_mask
@@ -276,17 +419,8 @@ def reconstruct_photo(
         raise InputError(f"head: expected a {variant!r} head model at {ALIGN_SIZE} px (load_head), found a "
                          f"{head.variant!r} one at {head.image_size} px")
     name = str(Path(image_path))
-    timings: dict[str, float] = {}
-    bar = tqdm(total=6, desc="avatar", unit="step", disable=None, leave=False)
-
-    def step(label: str, start: float) -> float:
-        timings[label] = round(time.perf_counter() - start, 3)
-        bar.set_postfix_str(label)
-        bar.update()
-        return time.perf_counter()
-
+    timer = StepTimer("avatar", 6 if merge else 5, progress)
     try:
-        t = time.perf_counter()
         # Read every input first: bad files fail before detection and networks run. The photo stays in
         # its decoded uint8 pixels (a quarter of a float copy) and is dropped once the face is cropped.
         image = load_image(image_path, max_pixels=max_pixels, max_side=PHOTO_MAX_SIDE, uint8=True)
@@ -301,14 +435,13 @@ def reconstruct_photo(
             check_mask_aspect(mask, image, str(mask_path))
         opened_here = not _is_assets(assets)
         assets = _resolve_assets(assets)
-        t = step("read", t)
+        timer.step("read")
 
         lm, aligned = _crop_face(image, mask, name, detector, segmenter)
         del image, mask  # the aligned crop is all that is used from here on
-        t = step("landmarks", t)
+        timer.step("landmarks")
 
-        has_weights = assets.find("rome_weights") is not None
-        warn_weights = head is None and not has_weights
+        warn_weights = head is None and trained_weights(assets) is None
         if head is None:
             head = load_head(assets, variant, backend=backend, device=device)
         fit = None
@@ -321,29 +454,20 @@ def reconstruct_photo(
             logger.info("%s: FLAME fitted to the landmarks, mean error %.2f px at %d px", name, float(fit.error_px[0]), ALIGN_SIZE)
         else:
             logger.info("%s: FLAME parameters from the DECA codes in %s (no landmark fit)", name, deca_path)
-        t = step("flame", t)
-
-        with torch.no_grad():
-            recon = head.reconstruct(aligned.image, aligned.mask, flame)
-        t = step("reconstruct", t)
-        avatar = None
-        if merge:
-            avatar = merge_body(recon, body, assets, head)
-            step("merge", t)
-        bar.update()
+        timer.step("flame")
+        recon, avatar = reconstruct_and_merge(head, aligned.image, aligned.mask, flame, body if merge else None,
+                                              assets, timer)
     finally:
-        bar.close()
+        timer.close()
     if warn_weights:
-        logger.warning(
-            "no trained ROME weights in %s: texture and hair come from randomly initialised networks", assets.root
-        )
+        warn_untrained(assets)
     if opened_here and merge:
         # A folder opened here is returned as a fresh handle on the same (validated) folder: the SMPL-X and
         # FLAME arrays read for the checks and the merge (~130 MB) are not kept for the writing steps.
         assets = type(assets)(assets.root, gender=assets.gender)
     return PhotoAvatar(
         recon=recon, avatar=avatar, head=head, aligned=aligned, landmarks=lm,
-        flame_source="landmark_fit" if fit is not None else "deca", fit=fit, assets=assets, timings=timings,
+        flame_source="landmark_fit" if fit is not None else "deca", fit=fit, assets=assets, timings=timer.timings,
         body=body,
     )
 
@@ -374,12 +498,6 @@ def build_avatar(
 # ----------------------------------------------------------------------------------------------
 # writing
 # ----------------------------------------------------------------------------------------------
-
-
-def _part_colors(avatar: FullBodyAvatar) -> Tensor:
-    from rome_smplx.avatar.merge import PART_COLORS
-
-    return torch.as_tensor(PART_COLORS, dtype=avatar.vertices.dtype, device=avatar.vertices.device)[avatar.parts]
 
 
 def check_avatar_outputs(out: PathLike, render_dir: PathLike | None = None, *, force: bool = False) -> Path:
@@ -422,7 +540,6 @@ def write_avatar(result: PhotoAvatar, out: PathLike, *, render_dir: PathLike | N
         InputError: an output path breaks the policy of :mod:`rome_smplx.io.atomic` (checked first).
     """
     from rome_smplx.avatar.export import write_avatar_file
-    from rome_smplx.avatar.merge import PART_HAIR
     from rome_smplx.io.images import save_image
     from rome_smplx.render.preview import front_camera, render_preview
 
@@ -432,7 +549,7 @@ def write_avatar(result: PhotoAvatar, out: PathLike, *, render_dir: PathLike | N
     av = result.avatar
     with torch.no_grad():
         head = result.head.render(result.recon)
-        colors = _part_colors(av)
+        colors = av.part_colors()
         front = render_preview(av.vertices, av.faces, colors, image_size=preview_size)
         side = render_preview(av.vertices, av.faces, colors, front_camera(av.vertices, side=math.radians(60)),
                               image_size=preview_size)
@@ -440,11 +557,7 @@ def write_avatar(result: PhotoAvatar, out: PathLike, *, render_dir: PathLike | N
         "image_size": ALIGN_SIZE,
         "flame_source": result.flame_source,
         "landmark_fit_error_px": None if result.fit is None else round(float(result.fit.error_px[0]), 4),
-        "body_vertices": int(av.vertices.shape[1]),
-        "hair_vertices": int((av.parts == PART_HAIR).sum()),
-        "merge_scale": float(av.similarity.scale[0]),
-        "synthetic_assets": bool(result.assets.is_synthetic),
-        "timings_s": result.timings,
+        **avatar_summary(av, result.assets, result.timings),
     }
     with atomic_dir(render_dir, force=force) as tmp:
         save_image(tmp / "source_aligned.png", result.aligned.image)
@@ -518,7 +631,7 @@ def write_animation(
             posed.export(tmp / frame_name(i, T, ext))
             if i in preview_idx:
                 kept.append(posed.vertices.detach())
-        colors = _part_colors(avatar)
+        colors = avatar.part_colors()
         with torch.no_grad():
             cam = front_camera(torch.cat(kept, dim=1))
             images = [render_preview(v, avatar.faces, colors, cam, image_size=preview_size) for v in kept]

@@ -78,8 +78,8 @@ def test_skinning_and_correctives_in_blocks_equal_one_block(monkeypatch):
 
 def test_photo_as_uint8_pixels_gives_the_float_image_and_the_same_crop(tmp_path):
     from PIL import Image
-
     from rome_smplx.bridges.landmarks import _to_uint8_batch, align
+
     from rome_smplx.io.images import as_float, load_image
 
     rng = np.random.default_rng(2)

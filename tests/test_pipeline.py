@@ -282,3 +282,12 @@ def test_cli_animate_writes_frames_gif_and_strip(fitted, files, deca_file, tmp_p
                                     "--motion", str(bad), "--assets", str(files["assets"]), "--out", str(out3)])
     assert res.exit_code == 2 and "key 'poses'" in res.output and "Traceback" not in res.output
     assert not out3.exists() and not list(tmp_path.glob(".anim*"))
+
+
+def test_step_timer_records_each_step_once():
+    timer = pl.StepTimer("t", 2, progress=False)
+    timer.step("a")
+    timer.step("b")
+    timer.close()
+    assert list(timer.timings) == ["a", "b"] and all(v >= 0 for v in timer.timings.values())
+    assert timer.total_s >= sum(timer.timings.values()) - 1e-3

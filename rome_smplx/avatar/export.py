@@ -425,14 +425,13 @@ def export_avatar(avatar, path, *, index: int = 0, rigged: bool = False, motion=
     Static meshes go through :func:`rome_smplx.io.meshes.export_mesh` (a PLY gets the texture's colours at
     the vertices and the part labels); ``rigged=True`` through :func:`export_rigged`.
     """
-    from rome_smplx.avatar.full_body import PART_COLORS
     from rome_smplx.io.meshes import export_mesh
 
     path = Path(path)
     tex = _texture_array(texture)
     rig = avatar.rig
     parts = avatar.parts[index].detach().cpu().numpy()
-    colors = PART_COLORS[parts]
+    colors = avatar.part_colors(index).detach().cpu().numpy().astype(np.float64)
     if tex is not None and rig.uvs is None:
         raise InputError("export: a texture needs the SMPL-X model's UV layout (keys vt and ft)")
     if rigged:

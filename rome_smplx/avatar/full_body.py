@@ -322,6 +322,27 @@ class FullBodyAvatar:
         """Former name of :attr:`offsets`."""
         return self.offsets
 
+    def part_colors(self, index: Optional[int] = None) -> Tensor:
+        """The preview colour of every vertex's part (:data:`PART_COLORS`): ``(B, V, 3)``, or ``(V, 3)`` for
+        batch element ``index``; the avatar's dtype and device."""
+        parts = self.parts if index is None else self.parts[index]
+        return torch.as_tensor(PART_COLORS, dtype=self.vertices.dtype, device=self.device)[parts]
+
+    def summary(self, index: int = 0) -> dict[str, Any]:
+        """Counts and merge figures of batch element ``index``, as every ``summary.json`` reports them.
+
+        ``body_vertices``: vertices of the merged mesh; ``hair_vertices``: vertices labelled
+        :data:`PART_HAIR` (the head's hair region); ``neck_hair_vertices``: vertices of ROME's neck list whose
+        offsets are judged hair (``hair_weights >= 0.5``); ``merge_scale``: the similarity's scale (head onto
+        body).
+        """
+        return {
+            "body_vertices": int(self.vertices.shape[1]),
+            "hair_vertices": int((self.parts[index] == PART_HAIR).sum()),
+            "neck_hair_vertices": int((self.hair_weights[index] >= 0.5).sum()),
+            "merge_scale": float(self.similarity.scale[index]),
+        }
+
     def to(self, *args: Any, **kwargs: Any) -> "FullBodyAvatar":
         """Move every tensor (and the rig) like :meth:`torch.Tensor.to`; integer tensors keep their dtype.
 
@@ -539,7 +560,7 @@ class FullBodyAvatar:
                 raise InputError(f"body_colors: expected (3,), (B, 3), (V, 3) or (B, V, 3) with B={B}, V={V}, "
                                  f"found {tuple(c.shape)}")
         elif mode == "shaded":
-            colors = torch.as_tensor(PART_COLORS, dtype=self.vertices.dtype, device=self.device)[self.parts]
+            colors = self.part_colors()
         texture = None
         if body_texture is not None:
             uvs, uv_faces = body_texture.uvs, body_texture.uv_faces

@@ -64,6 +64,7 @@ __all__ = [
     "resample",
     "save_motion",
     "wave_motion",
+    "wave_pose",
 ]
 
 #: Motions longer than this, or whose animation would write more than :data:`MAX_OUTPUT_BYTES`,
@@ -402,6 +403,10 @@ def _cat(frames: list[SmplxParams]) -> SmplxParams:
     return SmplxParams(**fields)
 
 
+#: Head nod of :func:`wave_motion` (radians, about x).
+WAVE_NOD = 0.12
+
+
 def wave_motion(base: SmplxParams, frames: int = 24, fps: float = 12.0) -> Motion:
     """A short procedural motion from ``base`` (batch 1, y-up): both arms lowered from the T-pose, the
     right arm waving (shoulder and elbow), the head nodding a little; one period over ``frames`` frames.
@@ -409,28 +414,37 @@ def wave_motion(base: SmplxParams, frames: int = 24, fps: float = 12.0) -> Motio
     Joints are addressed by smplx's names (``right_elbow`` ...), so the motion means the same on any
     SMPL-X model. It is the default animation of the rigged exports when no motion file is given.
     """
-    from smplx.joint_names import JOINT_NAMES
-
     if not isinstance(base, SmplxParams) or base.batch_size != 1 or base.frame != "y_up":
         raise InputError("wave_motion: expected y-up SmplxParams with batch 1")
     if not isinstance(frames, int) or frames < 2:
         raise InputError(f"wave_motion: frames must be an integer >= 2, found {frames!r}")
+    out = [dataclasses.replace(wave_pose(base, 2 * math.pi * i / frames), cam=None) for i in range(frames)]
+    return Motion.from_frames(out, fps, "wave")
+
+
+def wave_pose(base: SmplxParams, phase: float, *, nod: float = WAVE_NOD) -> SmplxParams:
+    """One pose of the wave (:func:`wave_motion`) at ``phase`` radians: ``base`` (y-up) with both arms lowered
+    from the T-pose, the right shoulder and elbow waving, and the head nodding by ``nod`` radians
+    (0: the head stays as in ``base``). Every batch element is posed alike; other fields are ``base``'s."""
+    from smplx.joint_names import JOINT_NAMES
+
+    if not isinstance(base, SmplxParams):
+        raise InputError(f"wave_pose: expected SmplxParams, found {type(base).__name__}")
     dt = base.body_pose.dtype
     body = JOINT_NAMES[1:1 + _BODY]  # body_pose[k] is joint k + 1
 
     def aa(x: float, y: float, z: float) -> Tensor:
-        return axis_angle_to_matrix(torch.tensor([[x, y, z]], dtype=dt))[0]
+        return axis_angle_to_matrix(torch.tensor([[x, y, z]], dtype=dt))[0].to(base.body_pose.device)
 
-    out = []
-    for i in range(frames):
-        t = 2 * math.pi * i / frames
-        pose = base.body_pose.clone()
-        pose[0, body.index("left_shoulder")] = aa(0.0, 0.0, -1.1)
-        pose[0, body.index("right_shoulder")] = aa(0.0, 0.0, 0.9 - 0.4 * math.sin(t))
-        pose[0, body.index("right_elbow")] = aa(0.0, -1.2 - 0.5 * math.sin(2 * t), 0.0)
-        pose[0, body.index("head")] = aa(0.12 * math.sin(t), 0.0, 0.0) @ base.body_pose[0, body.index("head")]
-        out.append(dataclasses.replace(base, body_pose=pose, cam=None))
-    return Motion.from_frames(out, fps, "wave")
+    pose = base.body_pose.clone()
+    pose[:, body.index("left_shoulder")] = aa(0.0, 0.0, -1.1)
+    pose[:, body.index("right_shoulder")] = aa(0.0, 0.0, 0.9 - 0.4 * math.sin(phase))
+    pose[:, body.index("right_elbow")] = aa(0.0, -1.2 - 0.5 * math.sin(2 * phase), 0.0)
+    if nod:
+        h = body.index("head")
+        for b in range(pose.shape[0]):
+            pose[b, h] = aa(nod * math.sin(phase), 0.0, 0.0) @ base.body_pose[b, h]
+    return dataclasses.replace(base, body_pose=pose)
 
 
 def _load_ours(path: Path, z: Any, fps: float | None, dtype: torch.dtype) -> Motion:

@@ -312,7 +312,9 @@ def rasterize_uv(uvs: Tensor, uv_faces: Tensor, size: int = 1024, *, band: int =
         if sel.numel() == 0:
             continue
         sub = uv_faces[sel]
-        glob = lambda f: torch.where(f >= 0, sel[f.clamp(min=0)], f)  # noqa: E731 - subset -> layout index
+        def glob(f: Tensor, sel: Tensor = sel) -> Tensor:  # subset face index -> layout face index
+            return torch.where(f >= 0, sel[f.clamp(min=0)], f)
+
         hard = rasterize(ndc, sub, (size, size), backend="torch")
         f_in = glob(hard.pix_to_face[0, r0:r1, :, 0])
         face[r0:r1] = f_in

@@ -113,3 +113,36 @@ def test_demo_on_a_folder_without_people_fails_cleanly(synthetic_dir_small, tmp_
     res = CliRunner().invoke(main, ["demo", "--out", str(tmp_path / "out"), "--assets", str(src)])
     assert res.exit_code == 2 and "people" in res.output and "Traceback" not in res.output
     assert not (tmp_path / "out").exists()
+
+
+def test_part_colors_and_summary_have_one_meaning(merged):
+    """Part colours and the summary.json counts come from the avatar, the same for the demo and `avatar --render`."""
+    from rome_smplx.avatar.full_body import PART_COLORS
+    from rome_smplx.pipeline import avatar_summary
+
+    assets, _, _, avatar = merged
+    colors = avatar.part_colors()
+    assert colors.shape == (1, avatar.vertices.shape[1], 3) and colors.dtype == avatar.vertices.dtype
+    torch.testing.assert_close(avatar.part_colors(0), torch.as_tensor(PART_COLORS, dtype=colors.dtype)[avatar.parts[0]])
+    s = avatar_summary(avatar, assets, {"merge": 0.5})
+    assert s["hair_vertices"] == int((avatar.parts[0] == PART_HAIR).sum()) > 0
+    assert s["neck_hair_vertices"] == int((avatar.hair_weights[0] >= 0.5).sum())
+    assert s["body_vertices"] == avatar.vertices.shape[1] and s["merge_scale"] == pytest.approx(
+        float(avatar.similarity.scale[0]))
+    assert s["synthetic_assets"] is True and s["timings_s"] == {"merge": 0.5}
+    assert s["weights"] == "random initialisation"  # another head than the shipped weights were trained on
+
+
+def test_wave_pose_is_the_wave_motion_frame(merged):
+    from smplx.joint_names import JOINT_NAMES
+
+    from rome_smplx.io.motion import wave_motion, wave_pose
+
+    params = merged[3].params
+    motion = wave_motion(params, frames=6)
+    torch.testing.assert_close(motion.params.body_pose[2:3], wave_pose(params, 2 * np.pi * 2 / 6).body_pose,
+                               rtol=0, atol=0)
+    still = wave_pose(params, 1.0, nod=0.0)  # the demo's previews: arms only
+    head = JOINT_NAMES.index("head") - 1
+    assert torch.equal(still.body_pose[:, head], params.body_pose[:, head])
+    assert not torch.equal(still.body_pose, params.body_pose)
