@@ -75,7 +75,7 @@ class RunMonitor:
         self.root.mkdir(parents=True, exist_ok=True)
         self.metrics_path = self.root / "metrics.jsonl"
         self._truncate_after(trainer.step)
-        self._file = open(self.metrics_path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        self._file = open(self.metrics_path, "a", encoding="utf-8")
         self.val_batch = val_batch
         self.writer = None
         if cfg.tensorboard:
@@ -140,8 +140,9 @@ class RunMonitor:
 def validate(trainer, batch: dict[str, Tensor]) -> dict[str, float]:
     """PSNR / SSIM of the render on the target's mask and the Dice score of E_img's mask, averaged
     over the held-out pairs of ``batch`` (eval mode, fixed backgrounds, training RNG untouched)."""
-    from rome_smplx.metrics.image import psnr, ssim
     from rome_smplx.trainers.losses import dice_loss
+
+    from rome_smplx.metrics.image import psnr, ssim
 
     head = trainer.head
     was_training = head.training
