@@ -24,6 +24,7 @@ import os
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -317,12 +318,37 @@ _CONVERT_PIXELS = 1 << 20
 _WARM_UP = np.zeros((64, 64, 3), dtype=np.uint8)
 
 
+#: The window stays open until native code has written nothing for this long (seconds) ...
+_DRAIN_QUIET_S = 0.05
+#: ... or for at most this long.
+_DRAIN_MAX_S = 2.0
+
+
+def _drain(sink: Any, quiet: float | None = None, limit: float | None = None) -> None:
+    """Wait until nothing has been written to ``sink`` for ``quiet`` seconds (at most ``limit``): the
+    graph's threads log on their own schedule (a calculator's start-up line can follow the call that
+    started it by a few milliseconds), and a line written after the window closes reaches the terminal."""
+    quiet = _DRAIN_QUIET_S if quiet is None else quiet
+    deadline = time.monotonic() + (_DRAIN_MAX_S if limit is None else limit)
+    try:
+        size = os.fstat(sink.fileno()).st_size
+        while time.monotonic() < deadline:
+            time.sleep(quiet)
+            now = os.fstat(sink.fileno()).st_size
+            if now == size:
+                return
+            size = now
+    except (OSError, ValueError):  # the sink is gone: nothing to wait for
+        return
+
+
 @contextlib.contextmanager
 def _native_log_to_debug() -> Iterator[None]:
     """Send what native code writes to file descriptor 2 meanwhile (mediapipe's C++ log lines such as
     ``W0000 ... inference_feedback_manager.cc``, TensorFlow Lite's ``INFO: Created ... delegate``) to this
     module's logger at DEBUG level (``-vv``) instead of the terminal. Python's own ``sys.stderr`` is
-    flushed first and written through the same descriptor afterwards, so no line of ours is lost."""
+    flushed first and written through the same descriptor afterwards, so no line of ours is lost. The
+    window closes only once native code has gone quiet (:func:`_drain`)."""
     try:
         sys.stderr.flush()
         saved = os.dup(2)
@@ -336,6 +362,7 @@ def _native_log_to_debug() -> Iterator[None]:
         try:
             yield
         finally:
+            _drain(sink)
             with contextlib.suppress(OSError, ValueError):
                 sys.stderr.flush()
                 sys.stderr.close()

@@ -448,7 +448,7 @@ def reconstruct_photo(
         if flame is None:
             fit = fit_flame_to_landmarks(
                 head.flame, aligned.landmarks.to(head.faces.device), (ALIGN_SIZE, ALIGN_SIZE),
-                settings=fit_settings, progress=True, threads=fit_threads,
+                settings=fit_settings, progress=progress is not False, threads=fit_threads,
             )
             flame = fit.flame
             logger.info("%s: FLAME fitted to the landmarks, mean error %.2f px at %d px", name, float(fit.error_px[0]), ALIGN_SIZE)
