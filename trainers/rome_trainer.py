@@ -185,6 +185,7 @@ class RomeTrainer:
         self.head = HeadAvatar(
             flame, networks, data.faces, uv_coords, uv_faces, data.vertex_uvs, deform_mask, data.basis,
             data.mean_deform, variant="full", image_size=config.image_size, backend=config.backend,
+            offsets=config.offsets,
         ).to(self.device)
         n = flame.num_vertices
         self.hair_select = torch.zeros(n, dtype=torch.bool, device=self.device)
@@ -273,7 +274,6 @@ class RomeTrainer:
         ``ndc`` (B, N, 3), ``offsets`` (B, N, 3), ``params`` (mixed FlameParams), ``root`` (B, 3),
         ``pred`` and ``target`` composited on the random background (B, 3, S, S).
         """
-        from rome_smplx.types import FlameParams
 
         head, S = self.head, self.config.image_size
         b = self._to_device(batch)
@@ -287,17 +287,9 @@ class RomeTrainer:
         if head.profile.texture_unwrap:
             unwrapped = head.unwrap_source(b["source_image"], b["source_mask"], src)
         texture = head.encode_texture(b["source_image"], b["source_mask"], unwrapped)
-        params = FlameParams(shape=src.shape, expression=tgt.expression, global_rot=tgt.global_rot,
-                             jaw_rot=tgt.jaw_rot, cam=tgt.cam)
-        out = head.flame(params)
-        if self.config.offsets:
-            offsets, _ = head.full_offsets(texture, out.vertices)
-        else:
-            offsets = torch.zeros_like(out.vertices)
-        verts = out.vertices + offsets
-        root = out.joints[:, 0]
-        ndc = head.project(verts, params, root)
-        render = head._renderer()(texture, verts, ndc, head.faces, head.uv_coords, head.uv_faces, (S, S))
+        params = head.mix_params(src, tgt)
+        verts, ndc, offsets, root = head.deform(params, texture=texture)
+        render = head.renderer(texture, verts, ndc, head.faces, head.uv_coords, head.uv_faces, (S, S))
         B = ndc.shape[0]
         g = generator if generator is not None else torch.Generator().manual_seed(0)
         # the colours of the whole global batch are drawn and this rank's slice taken, so several

@@ -227,7 +227,10 @@ class HeadAvatar(nn.Module):
     def profile(self):
         return self.networks.profile
 
-    def _renderer(self) -> DeferredNeuralRenderer:
+    @property
+    def renderer(self) -> DeferredNeuralRenderer:
+        """The deferred neural renderer of this head: rasterisation, neural texture sampling and E_img
+        (called as ``renderer(texture, verts, ndc, faces, uv_coords, uv_faces, (H, W))``)."""
         return DeferredNeuralRenderer(
             self.networks.render_logits, self.profile.harmonic, self.image_size, backend=self.backend,
             opening_shape=self.profile.mask_opening,
@@ -373,8 +376,13 @@ class HeadAvatar(nn.Module):
 
     def target_params(self, recon: HeadReconstruction, flame: Optional[FlameParams]) -> FlameParams:
         """The identity of ``recon`` with the pose, expression and camera of ``flame`` (ROME's mixing)."""
-        src = recon.flame
-        tgt = src if flame is None else flame.to(self.faces.device)
+        return self.mix_params(recon.flame, flame)
+
+    def mix_params(self, source: FlameParams, target: Optional[FlameParams]) -> FlameParams:
+        """ROME's mixing: the shape of ``source`` with the expression, rotations and camera of ``target``
+        (``None``: the source's own). Batch 1 on either side broadcasts over the other."""
+        src = source
+        tgt = src if target is None else target.to(self.faces.device)
         B = max(src.batch_size, tgt.batch_size)
         if src.batch_size not in (1, B) or tgt.batch_size not in (1, B):
             raise InputError(f"batch sizes of the reconstruction ({src.batch_size}) and target ({tgt.batch_size}) differ")
@@ -393,18 +401,39 @@ class HeadAvatar(nn.Module):
         """Deformed mesh for a target: vertices (B, N, 3) in the FLAME frame (before the global rotation),
         image-NDC vertices (B, N, 3) with positive depth, the mixed parameters and the root joints (B, 3)."""
         params = self.target_params(recon, flame)
+        verts, ndc, _, root = self.deform(params, texture=recon.texture, offsets=recon.offsets)
+        return verts, ndc, params, root
+
+    def deform(self, params: FlameParams, *, texture: Optional[Tensor] = None,
+               offsets: Optional[Tensor] = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The FLAME mesh of ``params`` with this head's offsets, and its projection.
+
+        Args:
+            params: (mixed) :class:`FlameParams` of batch B, with ``cam``.
+            texture: (1|B, C, Ht, Wt) neural texture: the full variant predicts the offsets from it on
+                the posed mesh (as ROME does for every target).
+            offsets: (1|B, N, 3) fixed offsets: the linear variant's.
+
+        Returns:
+            vertices (B, N, 3) in the FLAME frame (before the global rotation), image-NDC vertices
+            (B, N, 3) with positive depth, the offsets (B, N, 3) (zero for a head built with
+            ``offsets=False``) and the root joints (B, 3).
+        """
         out = self.flame(params)
         B = params.batch_size
         if not self.use_offsets:
-            offsets = torch.zeros_like(out.vertices)
+            off = torch.zeros_like(out.vertices)
         elif self.variant == "full":
-            texture = recon.texture.expand(B, *recon.texture.shape[1:])
-            offsets, _ = self.full_offsets(texture, out.vertices)
+            if texture is None:
+                raise InputError("deform: the full variant predicts its offsets from the neural texture; pass texture")
+            off, _ = self.full_offsets(texture.expand(B, *texture.shape[1:]), out.vertices)
         else:
-            offsets = recon.offsets.expand(B, *recon.offsets.shape[1:])
-        verts = out.vertices + offsets
+            if offsets is None:
+                raise InputError("deform: the linear variant needs its offsets; pass offsets")
+            off = offsets.expand(B, *offsets.shape[1:])
+        verts = out.vertices + off
         root = out.joints[:, 0]
-        return verts, self.project(verts, params, root), params, root
+        return verts, self.project(verts, params, root), off, root
 
     def target_landmarks(self, verts: Tensor, params: FlameParams, root: Tensor) -> Tensor:
         """ROME's 68 target landmarks of a deformed mesh, in image NDC (x right, y down).
@@ -458,7 +487,7 @@ class HeadAvatar(nn.Module):
         B = params.batch_size
         texture = recon.texture.expand(B, *recon.texture.shape[1:])
         size = self.image_size if image_size is None else int(image_size)
-        return self._renderer()(texture, verts, ndc, self.faces, self.uv_coords, self.uv_faces, (size, size))
+        return self.renderer(texture, verts, ndc, self.faces, self.uv_coords, self.uv_faces, (size, size))
 
     def drive(self, recon: HeadReconstruction, frames: FlameParams, *, chunk: int = 8) -> RenderOutput:
         """Render a sequence of target frames (``frames`` batch T) from one reconstruction, in chunks,

@@ -167,7 +167,7 @@ def test_forward_pass_matches_the_reference(case, backend):
             assert value >= MIN_PSNR, f"{name} ({backend}): {what} PSNR {value:.1f} dB < {MIN_PSNR}"
         # E_img's raw outputs (after rasterisation: a PSNR over their range, like the images)
         with torch.no_grad():
-            feats, _, _ = head._renderer().features(rec.texture, verts, ndc, head.faces, head.uv_coords, head.uv_faces)
+            feats, _, _ = head.renderer.features(rec.texture, verts, ndc, head.faces, head.uv_coords, head.uv_faces)
             logits = torch.cat(head.networks.render_logits(feats), dim=1)
         span = float(t["unet_out"].max() - t["unet_out"].min())
         value = psnr(logits / span, t["unet_out"] / span)
