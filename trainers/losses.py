@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rome_smplx.checks import check_shape
 from rome_smplx.errors import InputError
 from rome_smplx.geometry.mesh import laplacian_apply, uniform_laplacian
 from rome_smplx.models.vgg import DEFAULT_LAYERS, VGGFeatures, load_vgg
@@ -70,23 +71,10 @@ EYE_LANDMARKS = (tuple(range(36, 42)), tuple(range(42, 48)))
 
 
 # ---------------------------------------------------------------------------------------- checks
-def _check_images(name: str, pred: Tensor, target: Tensor, channels: Optional[int] = None) -> None:
-    for n, t in ((f"{name}: pred", pred), (f"{name}: target", target)):
-        if not isinstance(t, Tensor) or t.dim() != 4:
-            found = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
-            raise InputError(f"{n}: expected a tensor (B, C, H, W), found {found}")
-        if channels is not None and t.shape[1] != channels:
-            raise InputError(f"{n}: expected {channels} channels (B, {channels}, H, W), found {tuple(t.shape)}")
-    if pred.shape != target.shape:
-        raise InputError(f"{name}: pred {tuple(pred.shape)} and target {tuple(target.shape)} must have the same shape")
-
-
-def _check_mask(name: str, mask: Tensor, like: Tensor) -> None:
-    if not isinstance(mask, Tensor) or mask.dim() != 4 or mask.shape[1] != 1:
-        found = tuple(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
-        raise InputError(f"{name}: expected a mask (B, 1, H, W), found {found}")
-    if mask.shape[0] != like.shape[0] or mask.shape[-2:] != like.shape[-2:]:
-        raise InputError(f"{name}: mask {tuple(mask.shape)} does not match the images {tuple(like.shape)}")
+def _image_pair(name: str, pred: Tensor, target: Tensor) -> dict[str, int]:
+    """``pred`` and ``target`` as ``(B, 3, H, W)`` of one shape (:func:`~rome_smplx.checks.check_shape`)."""
+    dims = check_shape(pred, "B,3,H,W", f"{name}: pred", dtype="float")
+    return check_shape(target, "B,3,H,W", f"{name}: target", dims=dims, dtype="float")
 
 
 def _weighted_l1(feats_a: Sequence[Tensor], feats_b: Sequence[Tensor], weights: Sequence[float]) -> Tensor:
@@ -113,7 +101,7 @@ def perceptual_loss(
     Returns:
         scalar ``sum_l w_l * mean |phi_l(pred) - phi_l(target)|``.
     """
-    _check_images("perceptual_loss", pred, target, 3)
+    _image_pair("perceptual_loss", pred, target)
     with torch.no_grad():
         ft = [f.detach() for f in features(target)]
     fp = features(pred)
@@ -227,8 +215,8 @@ def gaze_loss(
         eye_mask: ``(B, 1, H, W)`` in [0, 1], e.g. :func:`eye_masks_from_keypoints`.
         size: side of the square network input (ROME: 224), ``None`` keeps the image size.
     """
-    _check_images("gaze_loss", pred, target, 3)
-    _check_mask("gaze_loss: eye_mask", eye_mask, pred)
+    dims = _image_pair("gaze_loss", pred, target)
+    check_shape(eye_mask, "B,1,H,W", "gaze_loss: eye_mask", dims=dims)
     m = eye_mask.detach().to(pred.dtype)
     masked = pred * m + pred.detach() * (1 - m)
     if size is not None and pred.shape[-2:] != (size, size):
@@ -281,7 +269,7 @@ def identity_loss(embedder: nn.Module, pred: Tensor, target: Tensor, eps: float 
         embedder: ``(B, 3, H, W) -> (B, D)`` (or ``(B, D, 1, 1)``), e.g. a VGGFace2 ResNet-50 pool5.
         pred, target: ``(B, 3, H, W)``; the target embedding is detached.
     """
-    _check_images("identity_loss", pred, target, 3)
+    _image_pair("identity_loss", pred, target)
     with torch.no_grad():
         et = embedder(target).detach().flatten(1)
     ep = embedder(pred).flatten(1)

@@ -258,7 +258,7 @@ def test_keypoint_weights_and_loss():
 
 
 def test_bad_shapes_raise_input_errors():
-    with pytest.raises(InputError, match="same shape"):
+    with pytest.raises(InputError, match=r"perceptual_loss: target: .*with B=1, H=8, W=8, found \(1, 3, 4, 4\)"):
         L.PerceptualLoss(features=nn.Identity())(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 4, 4))
     with pytest.raises(InputError, match=r"\(B, P, D\)"):
         L.chamfer_2d(torch.rand(4, 2), torch.rand(1, 4, 2))
@@ -289,3 +289,20 @@ def test_chamfer_2d_is_the_metric_chamfer_with_lengths():
     assert float(gx[2].abs().max()) == 0.0 and float(gx[1, 7:].abs().max()) == 0.0
     metric = chamfer_distance(x[:1].detach(), y[:1])
     assert L.chamfer_2d(x[:1].detach(), y[:1]).item() == pytest.approx(metric.item(), rel=1e-12)
+
+
+def test_image_losses_check_their_inputs_by_shape():
+    """Perceptual, gaze and identity losses name the argument and the shape they expected."""
+    from rome_smplx.errors import ShapeError
+
+    ident = lambda x: [x]  # noqa: E731  (a one-layer 'feature network')
+    img = torch.rand(2, 3, 8, 8)
+    with pytest.raises(ShapeError, match=r"perceptual_loss: pred: expected a .*\(B, 3, H, W\).*found \(2, 4, 8, 8\)"):
+        L.perceptual_loss(ident, torch.rand(2, 4, 8, 8), img, [1.0])
+    with pytest.raises(ShapeError, match=r"identity_loss: target: .*B=2, H=8, W=8, found \(2, 3, 8, 9\)"):
+        L.identity_loss(lambda x: x.flatten(1), img, torch.rand(2, 3, 8, 9))
+    with pytest.raises(ShapeError, match=r"gaze_loss: eye_mask: .*\(B, 1, H, W\).*found \(1, 1, 8, 8\)"):
+        L.gaze_loss(ident, img, img, torch.ones(1, 1, 8, 8), size=None)
+    # the checks pass what they should: equal images give zero losses
+    assert float(L.perceptual_loss(ident, img, img, [1.0])) == 0.0
+    assert float(L.identity_loss(lambda x: x.flatten(1), img, img)) == pytest.approx(0.0, abs=1e-6)
