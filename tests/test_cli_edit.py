@@ -85,6 +85,7 @@ def test_value_edit_moves_hair_vertices_by_the_basis_column(inputs, by_value):
 
 
 @pytest.mark.mediapipe
+@pytest.mark.slow
 def test_quantile_edit_takes_the_stats_value_and_writes_the_body(inputs, by_value, tmp_path):
     value_out, _ = by_value
     out = tmp_path / "edit"

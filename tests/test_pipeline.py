@@ -113,6 +113,7 @@ def test_deca_codes_skip_the_fit_and_give_the_same_avatar(fitted, files, deca_fi
 
 
 @pytest.mark.mediapipe
+@pytest.mark.slow
 def test_cli_avatar_writes_the_glb_and_renders(fitted, files, deca_file, tmp_path):
     from rome_smplx.models.smplx_body import SmplxModel
 
@@ -243,6 +244,7 @@ def _wave_npz(path, T=6, fps=30.0):
 
 
 @pytest.mark.mediapipe
+@pytest.mark.slow
 def test_cli_animate_writes_frames_gif_and_strip(fitted, files, deca_file, tmp_path):
     from PIL import Image
 

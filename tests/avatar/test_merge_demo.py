@@ -73,6 +73,7 @@ def test_export_round_trips_through_trimesh(merged, tmp_path):
     assert not list(tmp_path.glob(".*tmp*"))  # atomic: no temporary leftovers
 
 
+@pytest.mark.slow
 def test_demo_cli_writes_every_output(synthetic_dir_small, tmp_path):
     out = tmp_path / "demo"
     res = CliRunner().invoke(main, ["demo", "--out", str(out), "--assets", str(synthetic_dir_small), "--frames", "2"])

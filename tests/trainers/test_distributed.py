@@ -57,6 +57,7 @@ def _rome_config(out: Path, **kw) -> RomeTrainConfig:
     return RomeTrainConfig(**base)
 
 
+@pytest.mark.slow
 def test_rome_two_processes_equal_one_process_with_the_same_global_batch(two_people, tmp_path, sgd):
     from rome_smplx.io.checkpoints import load_safetensors
 
@@ -112,6 +113,7 @@ def _update_error(got: dict, want: dict, init: dict, prefix: str) -> float:
     return float((d_got - d_want).norm() / d_want.norm())
 
 
+@pytest.mark.slow
 def test_linear_two_processes_equal_one_process_with_the_same_global_batch(two_people, tmp_path, sgd):
     """DDP with per-process BatchNorm statistics: the reference is one process that takes the same
     global batch as two per-rank halves and averages their gradients."""

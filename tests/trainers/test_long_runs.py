@@ -104,6 +104,7 @@ def test_a_nan_loss_skips_the_step_and_is_reported(tmp_path, synthetic_dir_small
     assert RomeTrainer(tr.config, synthetic_dir_small).resume(folder).skipped_steps == 1
 
 
+@pytest.mark.slow
 def test_metrics_tensorboard_images_and_validation(tmp_path, synthetic_dir_small, dataset):
     pytest.importorskip("tensorboard", reason="the tensorboard package (dev extra) is not installed")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

@@ -125,6 +125,7 @@ def test_nan_gradients_skip_the_step(tmp_path, synthetic_dir_small, dataset):
     assert all(torch.equal(before[k], v) for k, v in tr.head.networks.state_dict().items())
 
 
+@pytest.mark.slow
 def test_total_loss_decreases_when_overfitting(tmp_path, synthetic_dir_small, dataset):
     tr = RomeTrainer(_config(tmp_path, steps=30, lr_g=3e-4), synthetic_dir_small)
     hist = tr.fit(dataset, 30, progress=False)
@@ -134,6 +135,7 @@ def test_total_loss_decreases_when_overfitting(tmp_path, synthetic_dir_small, da
     assert (tmp_path / "out" / "step_0000030" / "networks.safetensors").is_file()
 
 
+@pytest.mark.slow
 def test_resume_is_deterministic(tmp_path, synthetic_dir_small, dataset):
     cfg = _config(tmp_path)
     full = RomeTrainer(cfg, synthetic_dir_small)

@@ -132,6 +132,7 @@ def test_version_2_reproduces_the_e2e_fixture_assets(tmp_path):
         assert (levels > 0).mean() <= 5e-4, f"{rel}: {(levels > 0).sum()} values differ by one level"
 
 
+@pytest.mark.slow
 def test_version_3_rome_data_follow_the_rule(tmp_path):
     """The current generator's mean offsets are non-zero exactly where the lists + ROME's rule allow."""
     import torch
