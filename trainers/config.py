@@ -62,6 +62,11 @@ class RomeTrainConfig:
         profile, size: network profile (``official``/``paper``) and width (``full``/``small``).
         image_size: training resolution (ROME: 256); the UV maps (texture, geometry latent) use it too.
         batch_size: pairs per step (per process under torchrun).
+        accumulate: micro-batches per step. Each step averages the gradients of ``accumulate``
+            batches of ``batch_size`` before one update, so the global batch is
+            ``batch_size * accumulate * processes`` (the paper's 32 on a machine that holds 4). One
+            process with ``accumulate: K`` computes what ``K`` processes with ``accumulate: 1`` do:
+            the same pairs, the same background colours, the same per-pair arithmetic.
         betas: Adam betas (ROME: (0, 0.999)); lr_g, lr_d: learning rates of the generator networks
             (E_tex, E_geom, G_geom, E_img[, segmentation U-Net]) and of the discriminator.
         loss_weights: per loss, see :data:`DEFAULT_LOSS_WEIGHTS` (keys there only; missing keys keep
@@ -107,6 +112,7 @@ class RomeTrainConfig:
     size: str = "full"
     image_size: int = 256
     batch_size: int = 4
+    accumulate: int = 1
     betas: tuple[float, float] = (0.0, 0.999)
     lr_g: float = 1e-4
     lr_d: float = 4e-4
@@ -153,13 +159,15 @@ class RomeTrainConfig:
             raise InputError(f"config 'profile': expected one of {PROFILES}, found {self.profile!r}")
         if self.size not in SIZES:
             raise InputError(f"config 'size': expected one of {SIZES}, found {self.size!r}")
-        for name in ("image_size", "batch_size", "steps", "checkpoint_every", "seed", "frames", "threads", "chamfer_points",
+        for name in ("image_size", "batch_size", "accumulate", "steps", "checkpoint_every", "seed", "frames", "threads", "chamfer_points",
                      "warmup_steps", "image_every", "val_every", "val_pairs"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):
                 raise InputError(f"config '{name}': expected an integer, found {v!r}")
         if self.image_size < 16 or self.image_size % 16:
             raise InputError(f"config 'image_size': expected a multiple of 16 (>= 16), found {self.image_size}")
+        if self.accumulate < 1:
+            raise InputError(f"config 'accumulate': expected an integer >= 1, found {self.accumulate}")
         if self.batch_size < 1 or self.steps < 0 or self.checkpoint_every < 0:
             raise InputError("config: batch_size must be >= 1, steps and checkpoint_every >= 0; found "
                              f"{self.batch_size}, {self.steps}, {self.checkpoint_every}")

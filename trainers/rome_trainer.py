@@ -30,10 +30,12 @@ writes checkpoints, ``metrics.jsonl`` and TensorBoard events.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
@@ -207,6 +209,8 @@ class RomeTrainer:
         #: generator steps skipped for a non-finite loss or gradients (saved with checkpoints)
         self.skipped_steps = 0
         self.rank, self.world = rank_world()
+        #: micro-batch being computed within a step (``config.accumulate`` of them per step)
+        self._micro = 0
         gen_modules = [getattr(nets, m) for m in modules if getattr(nets, m) is not None]
         self._gen_step: nn.Module = _GeneratorStep(self, gen_modules)
         self._dis_step: nn.Module = _DiscriminatorStep(nets.discriminator, self.weights["adversarial"], self)
@@ -294,10 +298,13 @@ class RomeTrainer:
         g = generator if generator is not None else torch.Generator().manual_seed(0)
         # the colours of the whole global batch are drawn and this rank's slice taken, so several
         # processes use the colours one process would; the later draws (Chamfer) are per rank
-        bg = torch.rand(B * self.world, 3, 1, 1, generator=g)[self.rank * B:(self.rank + 1) * B]
+        # (a micro-batch of an accumulated step counts as one more rank: one process with accumulate K
+        # draws what K processes draw)
+        vrank, vworld = self._virtual_rank()
+        bg = torch.rand(B * vworld, 3, 1, 1, generator=g)[vrank * B:(vrank + 1) * B]
         bg = bg.to(self.device, render.image.dtype)
-        if self.world > 1 and self.rank > 0:
-            g.manual_seed(_mix_seed(self.config.seed, self.step, 1, self.rank))
+        if vrank > 0:
+            g.manual_seed(_mix_seed(self.config.seed, self.step, 1, vrank))
         if self.config.composite == "own":  # each on its own mask, as masked metrics compare them
             alpha, alpha_t = render.mask, b["target_mask"]
         else:  # the release: both on the predicted mask, detached
@@ -385,13 +392,25 @@ class RomeTrainer:
         return out
 
     # ------------------------------------------------------------------ one iteration
-    def train_step(self, batch: dict[str, Tensor]) -> dict[str, float]:
-        """Generator step then discriminator step on ``batch`` (collated dataset items).
+    def _virtual_rank(self) -> tuple[int, int]:
+        """(rank, world) counting each micro-batch of an accumulated step as a process of its own."""
+        k = self.config.accumulate
+        return self.rank * k + self._micro, self.world * k
 
-        Returns the loss values of this step (weighted), their sum ``total``, the discriminator's
-        ``dis`` and ``skipped`` (1.0 when a step was skipped for non-finite gradients).
+    def train_step(self, batch: dict[str, Tensor] | Sequence[dict[str, Tensor]]) -> dict[str, float]:
+        """Generator step then discriminator step on ``batch`` (collated dataset items), or on a list of
+        ``config.accumulate`` micro-batches (:meth:`make_batch` with ``micro=0, 1, ...``) whose gradients
+        are averaged before one update.
+
+        Returns the loss values of this step (weighted, means over the micro-batches and processes),
+        their sum ``total``, the discriminator's ``dis`` and ``skipped`` (1.0 when a step was skipped
+        for non-finite gradients).
         """
-        g = torch.Generator().manual_seed(_mix_seed(self.config.seed, self.step, 1))
+        micro = [batch] if isinstance(batch, dict) else list(batch)
+        if len(micro) != self.config.accumulate:
+            raise InputError(f"train_step: expected {self.config.accumulate} micro-batch(es) (config 'accumulate'), "
+                             f"found {len(micro)}")
+        K = len(micro)
         nets = self.head.networks
         self.head.train()
         self._set_trainable(True, False)
@@ -401,8 +420,21 @@ class RomeTrainer:
                 for group in opt.param_groups:
                     group["lr"] = lr * f
         self.opt_g.zero_grad(set_to_none=True)
-        total, parts, fw = self._gen_step(batch, g)
-        total.backward()  # under DDP the gradients are averaged over the ranks here
+        sums: dict[str, Tensor] = {}
+        fakes = []
+        for j, mb in enumerate(micro):
+            self._micro = j
+            g = torch.Generator().manual_seed(_mix_seed(self.config.seed, self.step, 1))
+            with self._sync(self._gen_step, j == K - 1):
+                total_j, parts_j, fw = self._gen_step(mb, g)
+                (total_j / K).backward()  # under DDP the gradients are averaged over the ranks at the last one
+            for k, v in parts_j.items():
+                sums[k] = sums.get(k, 0.0) + v.detach() / K
+            sums["total"] = sums.get("total", 0.0) + total_j.detach() / K
+            fakes.append((fw["target"].detach(), fw["pred"].detach()))
+        self._micro = 0
+        total = sums.pop("total")
+        parts = sums
         skipped = 0.0
         if _all_ranks(_all_finite(self.gen_params) and bool(torch.isfinite(total)), self.world):
             self.opt_g.step()
@@ -420,8 +452,17 @@ class RomeTrainer:
             self._set_trainable(False, True)
             nets.discriminator.train()
             self.opt_d.zero_grad(set_to_none=True)
-            loss_d = self._dis_step(fw["target"].detach(), fw["pred"].detach())
-            loss_d.backward()
+            # spectral norm runs its power iteration in every training forward: each micro-batch starts
+            # from the same vectors, as each process does, so K micro-batches update them once
+            power = {k: v.clone() for k, v in nets.discriminator.state_dict().items() if k.endswith(("_u", "_v"))}
+            loss_d = 0.0
+            for j, (real, fake) in enumerate(fakes):
+                if j:
+                    nets.discriminator.load_state_dict(power, strict=False)
+                with self._sync(self._dis_step, j == K - 1):
+                    loss_j = self._dis_step(real, fake)
+                    (loss_j / K).backward()
+                loss_d = loss_d + loss_j.detach() / K
             if _all_ranks(_all_finite(self.dis_params) and bool(torch.isfinite(loss_d)), self.world):
                 self.opt_d.step()
             else:
@@ -439,24 +480,32 @@ class RomeTrainer:
             self.monitor.step(self, values, fw)
         return values
 
+    def _sync(self, module: nn.Module, last: bool):
+        """DDP's gradient reduction only at the last micro-batch of a step (``no_sync`` before it)."""
+        if self.world > 1 and not last:
+            return module.no_sync()
+        return contextlib.nullcontext()
+
     # ------------------------------------------------------------------ data
-    def batch_indices(self, dataset_len: int, step: int) -> list[tuple[int, int]]:
-        """(epoch, index) of this rank's items at ``step``: epochs are seeded permutations."""
-        B, out = self.config.batch_size, []
+    def batch_indices(self, dataset_len: int, step: int, micro: int = 0) -> list[tuple[int, int]]:
+        """(epoch, index) of this rank's items at ``step`` (micro-batch ``micro`` of an accumulated
+        step): epochs are seeded permutations, read in the order of (step, rank, micro-batch)."""
+        B, K, out = self.config.batch_size, self.config.accumulate, []
         for k in range(B):
-            pos = (step * self.world + self.rank) * B + k
+            pos = ((step * self.world + self.rank) * K + micro) * B + k
             epoch = pos // dataset_len
             perm = torch.randperm(dataset_len, generator=torch.Generator().manual_seed(_mix_seed(self.config.seed, epoch, 2)))
             out.append((epoch, int(perm[pos % dataset_len])))
         return out
 
-    def make_batch(self, dataset, step: int) -> dict[str, Tensor]:
-        """The collated batch of ``step`` (deterministic in ``(seed, step)``)."""
+    def make_batch(self, dataset, step: int, micro: int = 0) -> dict[str, Tensor]:
+        """The collated batch of ``step`` (micro-batch ``micro`` of it when ``config.accumulate`` > 1),
+        deterministic in ``(seed, step, micro)``."""
         if len(dataset) == 0:
             raise InputError("the training dataset is empty")
         items = []
         n = len(dataset)
-        for epoch, index in self.batch_indices(n, step):
+        for epoch, index in self.batch_indices(n, step, micro):
             if hasattr(dataset, "set_epoch"):
                 dataset.set_epoch(epoch)
             for attempt in range(n):  # a bad sample is skipped for the next one (deterministically)
@@ -488,7 +537,8 @@ class RomeTrainer:
         t0 = time.perf_counter()
         try:
             for _ in bar:
-                values = self.train_step(self.make_batch(dataset, self.step))
+                micro = [self.make_batch(dataset, self.step, j) for j in range(self.config.accumulate)]
+                values = self.train_step(micro[0] if len(micro) == 1 else micro)
                 bar.set_postfix(total=f"{values['total']:.4f}", dis=f"{values.get('dis', 0.0):.4f}")
                 if self.step % 10 == 0 or self.step == end:
                     logger.info("step %d: %s", self.step, ", ".join(f"{k} {v:.5g}" for k, v in values.items()))
@@ -498,7 +548,7 @@ class RomeTrainer:
                 self.save_checkpoint()
                 logger.info("%d steps in %.1f s (%.3f s/step, %d process(es), global batch %d)", end - start,
                             time.perf_counter() - t0, (time.perf_counter() - t0) / (end - start), self.world,
-                            self.world * self.config.batch_size)
+                            self.world * self.config.batch_size * self.config.accumulate)
         finally:
             if self.monitor is not None:
                 self.monitor.close()
