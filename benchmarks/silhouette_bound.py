@@ -13,7 +13,7 @@ best offsets the parameterisation can hold (``representable``).
 Usage::
 
     python benchmarks/silhouette_bound.py [--seeds 10000:10003] [--frames 8] [--size 64] [--steps 300]
-        [--sigma 1e-4] [--faces-per-pixel 10] [--noise 0]
+        [--sigma 1e-4] [--faces-per-pixel 10] [--noise 0] [--hair-target parsing|matte]
 
 ``--sigma`` / ``--faces-per-pixel`` set the soft silhouette (ROME: 1e-4 and 10, blur radius 1e-4); any other
 sigma uses the radius at which a face's weight falls to 1e-4 (``default_blur_radius``).
@@ -41,6 +41,9 @@ def main() -> None:
     ap.add_argument("--noise", type=float, default=0.0, help="tracking noise of the codes the fit uses")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--backend", default="torch", help="rasteriser: torch or pytorch3d")
+    ap.add_argument("--hair-target", choices=("parsing", "matte"), default="parsing",
+                    help="what seg_hair compares the mesh's silhouette with: the face+hair parsing mask (the "
+                         "recipe's) or the whole matte (the mesh's own outline, neck included)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
 
@@ -80,6 +83,8 @@ def main() -> None:
         seg = torch.stack([f.segmentation for f in frs])
         hair_mask = ((seg == SEGMENTATION_LABELS["face"]) | (seg == SEGMENTATION_LABELS["hair"])).float()
         matte = torch.stack([f.matte[0] for f in frs])
+        if args.hair_target == "matte":
+            hair_mask = matte
         codes = FlameParams(**{k: torch.cat([getattr(f.tracked, k) for f in frs])
                                for k in ("shape", "expression", "global_rot", "jaw_rot", "cam")})
         with torch.no_grad():
@@ -102,7 +107,7 @@ def main() -> None:
             n0 = vertex_normals(frs[0].vertices[None] - truth[None], faces)[0]
             fit = (torch.tanh(m) * gate * normals)[0]
             best = (truth / (scale * n0)).nan_to_num().clamp(-1, 1) * scale * n0
-            err = lambda o: float((o - truth).norm(dim=-1)[deform].mean() * 1000)
+            err = lambda o, t=truth: float((o - t).norm(dim=-1)[deform].mean() * 1000)
             rows.append({"seed": seed, "fit": err(fit), "zero": err(torch.zeros_like(truth)),
                          "representable": err(best), "loss": float(loss), "seconds": time.perf_counter() - t0})
         logging.getLogger("silhouette_bound").warning("seed %d: %s", seed, rows[-1])
@@ -110,6 +115,7 @@ def main() -> None:
     print(json.dumps({"benchmark": "silhouette_bound", "seeds": [a, b], "frames": args.frames, "size": S,
                       "steps": args.steps, "sigma": args.sigma, "blur_radius": radius,
                       "faces_per_pixel": args.faces_per_pixel, "tracking_noise": args.noise,
+                      "hair_target": args.hair_target,
                       "offset_error_mm": mean, "reduction_vs_zero": round(1 - mean["fit"] / mean["zero"], 4),
                       "subjects": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]}))
 
