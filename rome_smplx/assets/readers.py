@@ -16,22 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from rome_smplx.io.pickle_safe import _read_bytes, load_npy, loads_restricted
 from rome_smplx.errors import AssetError
-
-
-def check_file(path: Path) -> None:
-    """Raise :class:`AssetError` if ``path`` is missing, a directory or empty."""
-    if not path.exists():
-        raise AssetError("file not found", path=path)
-    if path.is_dir():
-        raise AssetError("expected a file, found a directory", path=path)
-    try:
-        size = path.stat().st_size
-    except OSError as e:
-        raise AssetError(f"cannot stat ({e.strerror or e})", path=path) from None
-    if size == 0:
-        raise AssetError("the file is empty (0 bytes)", path=path)
+from rome_smplx.io.pickle_safe import (
+    _read_bytes,
+    check_file,
+    load_npy,
+    loads_restricted,
+)
 
 
 def read_model_file(path: str | Path) -> dict[str, Any]:

@@ -285,11 +285,22 @@ def load_pickle(path: str | Path) -> Any:
     return loads_restricted(data, path)
 
 
-def _read_bytes(path: Path) -> bytes:
+def check_file(path: Path) -> None:
+    """Raise :class:`~rome_smplx.errors.AssetError` naming ``path`` if it is missing, a directory or empty."""
     if not path.exists():
         raise AssetError("file not found", path=path)
     if path.is_dir():
         raise AssetError("expected a file, found a directory", path=path)
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise AssetError(f"cannot stat ({e.strerror or e})", path=path) from None
+    if size == 0:
+        raise AssetError("the file is empty (0 bytes)", path=path)
+
+
+def _read_bytes(path: Path) -> bytes:
+    check_file(path)
     try:
         data = path.read_bytes()
     except OSError as e:
@@ -365,4 +376,4 @@ def load_npy(path: str | Path) -> Any:
     return arr
 
 
-__all__ = ["ChumpyStandIn", "RestrictedUnpickler", "load_npy", "load_pickle", "loads_restricted"]
+__all__ = ["ChumpyStandIn", "RestrictedUnpickler", "check_file", "load_npy", "load_pickle", "loads_restricted"]
