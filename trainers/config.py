@@ -41,6 +41,11 @@ DEFAULT_LOSS_WEIGHTS: dict[str, float] = {
     # Beyond the release (off by default): mean squared length of the hair/neck offsets in cm^2, a
     # prior that keeps offsets the silhouettes do not constrain (seen from no view) near the FLAME surface.
     "offset_l2": 0.0,
+    # 3D supervision (off by default, and off in the shipped recipe, whose offsets learn from 2D losses
+    # only as the paper's do): mean distance in cm between the predicted and the true hair/neck offsets
+    # of the source subject, over the deformable vertices. Needs batches with ``source_offsets``
+    # (the synthetic video world has them; real videos do not).
+    "offsets_3d": 0.0,
 }
 
 #: How the prediction and the ground truth are put on the random background before the photometric

@@ -308,7 +308,9 @@ class SyntheticVideoDataset(torch.utils.data.Dataset):
 
     The FLAME codes are the *tracked* parameters (truth plus DECA-sized noise, scaled by
     ``tracking_noise``); images, mattes, parsing masks and landmarks are the truth. Extra keys
-    ``source_seed``, ``target_seed`` and ``target_frame`` name what was drawn.
+    ``source_seed``, ``target_seed`` and ``target_frame`` name what was drawn, and ``source_offsets``
+    ``(N, 3)`` holds the source subject's true hair/neck offsets (for the optional 3D-supervised loss
+    ``offsets_3d`` and for evaluation; the shipped recipe never reads it).
 
     Randomness is a pure function of ``(seed, epoch, index)``, so items are identical in every worker
     process and after a resume. Subjects are cached per process (``cache_subjects`` of them, LRU), and
@@ -419,7 +421,8 @@ class SyntheticVideoDataset(torch.utils.data.Dataset):
             tracked = driver.tracked_params([drv_frame], self.tracking_noise, frame_ids=[j])
             item = {**frame_item(src, "source", with_targets=False), **frame_item(tgt, "target", with_targets=True),
                     **code_items(tracked, "target")}
-        item.update(source_seed=torch.tensor(src_seed), target_seed=torch.tensor(drv_seed), target_frame=torch.tensor(j))
+        item.update(source_seed=torch.tensor(src_seed), target_seed=torch.tensor(drv_seed), target_frame=torch.tensor(j),
+                    source_offsets=subj.offsets.to(torch.float32))
         return {k: v.contiguous() for k, v in item.items()}
 
 

@@ -590,3 +590,24 @@ class KeypointLoss(nn.Module):
 
     def forward(self, pred: Tensor, target: Tensor, valid: Optional[Tensor] = None) -> Tensor:
         return keypoint_loss(pred, target, self.weights, valid)
+
+
+def offset_distance_cm(pred: Tensor, truth: Tensor, select: Tensor) -> Tensor:
+    """Mean Euclidean distance in cm between predicted and true offsets over the selected vertices.
+
+    Args:
+        pred: ``(B, N, 3)`` predicted offsets (metres).
+        truth: ``(B, N, 3)`` or ``(N, 3)`` true offsets (metres).
+        select: ``(N,)`` bool, the vertices compared (the deformable ones).
+
+    Returns:
+        scalar: ``mean_b mean_{v in select} |pred - truth| * 100``.
+    """
+    dims = check_shape(pred, "B,N,3", "pred")
+    truth = truth.to(pred)
+    if truth.dim() == 2:
+        truth = truth.unsqueeze(0)
+    check_shape(truth, "1|B,N,3", "truth", dims=dims)
+    d = (pred - truth)[:, select]
+    # the small epsilon keeps the gradient finite where the prediction equals the truth
+    return (d.pow(2).sum(-1) + 1e-12).sqrt().mean() * 100.0

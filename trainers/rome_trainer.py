@@ -384,6 +384,12 @@ class RomeTrainer:
         if w["offset_l2"] > 0 and self.config.offsets:
             off = fw["offsets"][:, self.head.deform_mask.to(fw["offsets"].device) > 0]
             out["offset_l2"] = w["offset_l2"] * (off * 100.0).pow(2).sum(-1).mean()
+        if w["offsets_3d"] > 0 and self.config.offsets:
+            if "source_offsets" not in b:
+                raise InputError("loss 'offsets_3d' needs the true offsets of the source subject (batch key "
+                                 "'source_offsets', which the synthetic video world provides); this data has none")
+            sel = self.head.deform_mask.to(fw["offsets"].device) > 0
+            out["offsets_3d"] = w["offsets_3d"] * L.offset_distance_cm(fw["offsets"], b["source_offsets"], sel)
         if w["keypoints"] > 0 and bool(has_kp.any()):
             p = fw["params"]
             lmk = landmarks_from_vertices(self.head.flame, fw["verts"], p.global_rot @ p.neck_rot)

@@ -306,3 +306,21 @@ def test_image_losses_check_their_inputs_by_shape():
     # the checks pass what they should: equal images give zero losses
     assert float(L.perceptual_loss(ident, img, img, [1.0])) == 0.0
     assert float(L.identity_loss(lambda x: x.flatten(1), img, img)) == pytest.approx(0.0, abs=1e-6)
+
+
+# ------------------------------------------------------------------------------------ 3D offsets
+def test_offset_distance_is_the_mean_length_in_cm_over_the_selected_vertices():
+    pred = torch.zeros(2, 5, 3, requires_grad=True)
+    truth = torch.zeros(5, 3)
+    truth[:, 0] = torch.tensor([0.01, 0.02, 0.03, 0.04, 0.05])  # 1..5 cm along x
+    select = torch.tensor([True, False, True, False, True])
+    d = L.offset_distance_cm(pred, truth, select)
+    assert float(d) == pytest.approx((1 + 3 + 5) / 3, rel=1e-6)
+    d.backward()
+    # the gradient points from the truth to the prediction, only on the selected vertices
+    g = pred.grad[0]
+    assert (g[select, 0] < 0).all() and float(g[~select].abs().sum()) == 0.0
+    # equal offsets: 0 up to the 1 micrometre that keeps the gradient finite
+    assert float(L.offset_distance_cm(truth[None].expand(2, -1, -1), truth, select)) == pytest.approx(0.0, abs=1.1e-4)
+    with pytest.raises(InputError, match="truth"):
+        L.offset_distance_cm(pred, torch.zeros(4, 3), select)

@@ -222,6 +222,9 @@ def test_video_dataset_self_and_cross(assets):
     truth = subj.render(driver_frame, 64, tracking_noise=0.0)
     assert torch.equal(it["target_image"], truth.image)  # the source identity in the driver's pose
     assert torch.equal(it["target_mask"], truth.matte)
+    # the source subject's true offsets ride along (the optional 3D-supervised loss reads them)
+    assert torch.equal(it["source_offsets"], subj.offsets.float()) and it["source_offsets"].abs().max() > 1e-3
+    assert torch.equal(item["source_offsets"], ds.subject(21).offsets.float())
     with pytest.raises(InputError):
         SyntheticVideoDataset(assets, seeds=[5], mode="cross")
     assert set(SPLITS["train"]).isdisjoint(SPLITS["test"]) and set(SPLITS["validation"]).isdisjoint(SPLITS["test"])
