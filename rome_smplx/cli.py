@@ -482,7 +482,10 @@ def _synthetic_range(text: str) -> range:
 @click.option("--no-offsets", "no_offsets", is_flag=True, help="Also evaluate the 'w/o offsets' ablation.")
 @click.option("--linear", "linear", is_flag=True, help="Also evaluate the distilled linear model.")
 @click.option("--metrics", "metrics", default="psnr,ssim,chamfer", show_default=True,
-              help="Comma-separated subset of psnr,ssim,lpips,csim,chamfer.")
+              help="Comma-separated subset of psnr,ssim,lpips,csim,mask_dice,chamfer.")
+@click.option("--composite", "composite", type=click.Choice(["own", "predicted"]), default="own", show_default=True,
+              help="own: each image on white by its own mask; predicted: both by the rendered mask, as the "
+                   "release's validation does (blind to silhouette errors: add mask_dice).")
 @click.option("--lpips-weights", "lpips_weights", type=click.Path(path_type=Path), default=None,
               help="LPIPS trunk: a torchvision vgg16 state dict.")
 @click.option("--lpips-heads", "lpips_heads", type=click.Path(path_type=Path), default=None,
@@ -506,7 +509,7 @@ def _synthetic_range(text: str) -> range:
 def eval_cmd(pairs_dir: Path | None, synthetic: str | None, mode: str, weights: Path | None, no_offsets: bool,
              linear: bool, metrics: str, lpips_weights: Path | None, lpips_heads: Path | None,
              csim_weights: Path | None, allow_random: bool, pairs_per_subject: int, tracking_noise: float,
-             image_size: int | None, assets_dir: Path | None, out: Path, force: bool) -> None:
+             image_size: int | None, assets_dir: Path | None, out: Path, force: bool, composite: str) -> None:
     """The paper's protocol on frame pairs: PSNR/SSIM/LPIPS on the face+hair mask, CSIM, Chamfer -> report.md/json.
 
     Figures are per-image means (the paper's protocol), not a dataset-level PSNR."""
@@ -542,7 +545,7 @@ def eval_cmd(pairs_dir: Path | None, synthetic: str | None, mode: str, weights: 
     else:
         source = folder_pairs(pairs_dir, mode=mode, image_size=size, pairs_per_subject=pairs_per_subject)
     report = evaluate(heads, source, metrics=names, lpips_net=lpips_net, csim_embed=embed,
-                      random_backbones=random_used, settings={"weights": wdesc})
+                      random_backbones=random_used, settings={"weights": wdesc}, composite=composite)
     write_report(report, out, force=force)
     row = report.results.get("rome", {})
     summary = ", ".join(f"{m} {v:.4g}" for m, v in row.items() if v is not None)

@@ -11,7 +11,16 @@ metrics compare the two over the target's face+hair mask:
   file: prediction against the target in self-driving, against the source frame in cross-driving
   (identity preservation; a real cross-driving pair has no true target);
 * ``chamfer``: symmetric surface-to-surface distance in mm between the predicted and the true posed
-  head, on meshes that come with the truth (the synthetic video world; skipped otherwise).
+  head, on meshes that come with the truth (the synthetic video world; skipped otherwise);
+* ``mask_dice``: Dice overlap of the rendered mask with the target's matte, per image (how well the
+  silhouette itself is predicted).
+
+Compositing (``composite``): ``"own"`` (the default, above) puts each image on white by its own mask, so
+a silhouette in the wrong place costs what it looks like. ``"predicted"`` puts *both* on white by the
+rendered mask, as the release's validation does before its metrics (``src/rome_full.py`` composites
+prediction and ground truth with the predicted mask, then ``calc_test_losses``); it is the setting the
+paper's figures come from, and it is blind to silhouette errors (an empty mask scores ``inf``), so read
+it beside ``mask_dice``.
 
 Averaging: every figure is the mean over images of the per-image value (the paper's protocol), not a
 dataset-level PSNR computed from the pooled squared error. Identical images give PSNR ``inf``; it is
@@ -46,11 +55,13 @@ __all__ = [
     "AVERAGING",
     "EvalReport",
     "METRICS",
+    "COMPOSITES",
     "PairSource",
     "evaluate",
     "folder_pairs",
     "load_backbones",
     "load_heads",
+    "mask_dice",
     "mean_of",
     "parse_metrics",
     "render_markdown",
@@ -60,13 +71,18 @@ __all__ = [
 ]
 
 #: Metrics :func:`evaluate` knows, in report order.
-METRICS = ("psnr", "ssim", "lpips", "csim", "chamfer")
+METRICS = ("psnr", "ssim", "lpips", "csim", "mask_dice", "chamfer")
+#: How prediction and target are put on white before the image metrics (see the module docstring).
+COMPOSITES = ("own", "predicted")
 #: The averaging statement every report carries.
 AVERAGING = ("per-image means over the face+hair mask (the paper's protocol), not a dataset-level PSNR")
 #: Higher is better for these (the others: lower is better).
-_HIGHER = {"psnr": True, "ssim": True, "csim": True, "lpips": False, "chamfer": False}
-_UNITS = {"psnr": "dB", "ssim": "", "lpips": "", "csim": "", "chamfer": "mm"}
-_IMAGE_METRICS = ("psnr", "ssim", "lpips")
+_HIGHER = {"psnr": True, "ssim": True, "csim": True, "mask_dice": True, "lpips": False, "chamfer": False}
+_UNITS = {"psnr": "dB", "ssim": "", "lpips": "", "csim": "", "mask_dice": "", "chamfer": "mm"}
+_IMAGE_METRICS = ("psnr", "ssim", "lpips", "mask_dice")
+_COMPOSITE_TEXT = {"own": "each image on white by its own mask (prediction: rendered mask; target: its matte)",
+                   "predicted": "both images on white by the rendered mask, as the release's validation does "
+                                "(blind to silhouette errors: read with mask_dice)"}
 
 
 # ======================================================================================== inputs
@@ -358,7 +374,8 @@ def _white(image: Tensor, mask: Tensor) -> Tensor:
 
 def score_images(pred: Tensor, target: Optional[Tensor], region: Optional[Tensor], metrics: Sequence[str], *,
                  lpips_net=None, csim_embed: Optional[Callable[[Tensor], Tensor]] = None,
-                 identity_ref: Optional[Tensor] = None) -> dict[str, list[float]]:
+                 identity_ref: Optional[Tensor] = None, pred_mask: Optional[Tensor] = None,
+                 target_mask: Optional[Tensor] = None) -> dict[str, list[float]]:
     """Per-image values of the image metrics for one batch.
 
     Args:
@@ -369,6 +386,7 @@ def score_images(pred: Tensor, target: Optional[Tensor], region: Optional[Tensor
         lpips_net: an :class:`~rome_smplx.metrics.image.LPIPS` for ``lpips``.
         csim_embed: identity network for ``csim``.
         identity_ref: the image CSIM compares ``pred`` with (default: ``target``).
+        pred_mask, target_mask: (B, 1, H, W) rendered mask and target matte, for ``mask_dice``.
 
     Returns:
         ``{metric: [one float per image]}`` (PSNR ``inf`` for identical images).
@@ -385,6 +403,10 @@ def score_images(pred: Tensor, target: Optional[Tensor], region: Optional[Tensor
             if lpips_net is None:
                 raise InputError("score_images: lpips needs lpips_net (see load_backbones)")
             out["lpips"] = lpips(pred, target, lpips_net, region).tolist()
+        if "mask_dice" in metrics:
+            if pred_mask is None or target_mask is None:
+                raise InputError("score_images: mask_dice needs pred_mask and target_mask")
+            out["mask_dice"] = mask_dice(pred_mask, target_mask).tolist()
     if "csim" in metrics:
         if csim_embed is None:
             raise InputError("score_images: csim needs csim_embed (see load_backbones)")
@@ -393,6 +415,17 @@ def score_images(pred: Tensor, target: Optional[Tensor], region: Optional[Tensor
             raise InputError("score_images: csim needs a target or an identity reference image")
         out["csim"] = csim(pred, ref, embed=csim_embed).tolist()
     return out
+
+
+def mask_dice(pred_mask: Tensor, target_mask: Tensor) -> Tensor:
+    """Per-image Dice overlap ``2 |P T| / (|P| + |T|)`` of two (B, 1, H, W) soft masks (1 when both are empty)."""
+    from rome_smplx.checks import check_shape
+
+    dims = check_shape(pred_mask, "B,1,H,W", "pred_mask")
+    check_shape(target_mask, "B,1,H,W", "target_mask", dims=dims)
+    p, t = pred_mask.flatten(1).to(torch.float64), target_mask.flatten(1).to(pred_mask.device, torch.float64)
+    inter, total = (p * t).sum(1), (p + t).sum(1)
+    return torch.where(total > 0, 2 * inter / total.clamp_min(1e-12), torch.ones_like(total)).to(torch.float32)
 
 
 def mean_of(values: Sequence[float]) -> Optional[float]:
@@ -471,7 +504,7 @@ def evaluate(heads: Mapping[str, Any], pairs: PairSource | Iterable[dict[str, Te
              metrics: Sequence[str] = ("psnr", "ssim"), mode: Optional[str] = None, lpips_net=None,
              csim_embed: Optional[Callable[[Tensor], Tensor]] = None, random_backbones: Sequence[str] = (),
              chamfer_samples: int = 3000, flame_reference: bool = True, progress: bool = True,
-             settings: Optional[dict] = None) -> EvalReport:
+             settings: Optional[dict] = None, composite: str = "own") -> EvalReport:
     """Run the protocol for every head on every pair.
 
     Args:
@@ -487,6 +520,7 @@ def evaluate(heads: Mapping[str, Any], pairs: PairSource | Iterable[dict[str, Te
         flame_reference: add a ``flame_only`` row (the FLAME mesh without offsets) to Chamfer.
         progress: show tqdm bars.
         settings: extra settings for the report.
+        composite: ``"own"`` or ``"predicted"`` (:data:`COMPOSITES`, see the module docstring).
 
     Returns:
         :class:`EvalReport`.
@@ -496,6 +530,8 @@ def evaluate(heads: Mapping[str, Any], pairs: PairSource | Iterable[dict[str, Te
     from rome_smplx.trainers.datasets import flame_params_from_batch
 
     metrics = parse_metrics(metrics)
+    if composite not in COMPOSITES:
+        raise InputError(f"--composite: expected one of {', '.join(COMPOSITES)}, found {composite!r}")
     if not heads:
         raise InputError("evaluate: no heads to evaluate")
     src = pairs if isinstance(pairs, PairSource) else None
@@ -526,11 +562,14 @@ def evaluate(heads: Mapping[str, Any], pairs: PairSource | Iterable[dict[str, Te
                 recon = head.reconstruct(b["source_image"], b["source_mask"], s_params)
                 r = head.render(recon, t_params)
                 pred = _white(r.image.clamp(0, 1), r.mask)
+                tgt = target
+                if target is not None and composite == "predicted":
+                    tgt = _white(b["target_image"], r.mask)
                 if ref is not None and ref.shape[-2:] != pred.shape[-2:]:
                     ref = torch.nn.functional.interpolate(ref, size=pred.shape[-2:], mode="bilinear",
                                                           align_corners=False, antialias=True)
-                vals = score_images(pred, target, region, metrics, lpips_net=lpips_net, csim_embed=csim_embed,
-                                    identity_ref=ref)
+                vals = score_images(pred, tgt, region, metrics, lpips_net=lpips_net, csim_embed=csim_embed,
+                                    identity_ref=ref, pred_mask=r.mask, target_mask=b["target_mask"])
                 for m, v in vals.items():
                     scores[name].setdefault(m, []).extend(v)
             count += n
@@ -554,6 +593,7 @@ def evaluate(heads: Mapping[str, Any], pairs: PairSource | Iterable[dict[str, Te
     cfg = dict(src.settings) if src is not None else {}
     cfg.update(settings or {})
     cfg["chamfer_samples"] = chamfer_samples
+    cfg["composite"] = composite
     report = EvalReport(mode=mode, source=src.description if src is not None else "batches", pairs=count,
                         metrics=metrics, results=results, per_image=scores,
                         random_backbones=[m for m in metrics if m in set(random_backbones)], notes=sorted(notes),
@@ -605,7 +645,8 @@ def render_markdown(report: EvalReport) -> str:
                   f"are NOT real {names} values and must not be compared with published numbers.**", ""]
     lines += [f"- mode: {report.mode}-driving",
               f"- pairs: {report.pairs} ({report.source})",
-              f"- averaging: {AVERAGING}"]
+              f"- averaging: {AVERAGING}",
+              f"- compositing: {_COMPOSITE_TEXT[report.settings.get('composite', 'own')]}"]
     w = report.settings.get("weights")
     if w:
         lines.append(f"- weights: {w}")

@@ -162,6 +162,59 @@ def test_lpips_refuses_without_weights_unless_allowed():
     assert report.to_dict()["random_backbones"] == ["lpips", "csim"]
 
 
+class ShiftedHead:
+    """Renders the target exactly, but its mask is the target's shifted right by ``dx`` pixels and its
+    image is grey (0.5) outside the head: a correct texture on a misplaced silhouette."""
+
+    def __init__(self, target_image, target_mask, dx: int):
+        self.img, self.mask, self.dx = target_image, target_mask, dx
+
+    def reconstruct(self, image, mask, flame):
+        return SimpleNamespace()
+
+    def render(self, recon, flame):
+        m = torch.roll(self.mask, self.dx, dims=-1)
+        return SimpleNamespace(image=self.img * self.mask + 0.5 * (1 - self.mask), mask=m)
+
+
+def test_composite_predicted_is_blind_to_the_silhouette_and_mask_dice_is_not():
+    n, S = 2, 48
+    b = _batch(n, S, value=0.2)  # dark head on a white composite
+    head_mask = torch.zeros(n, 1, S, S)
+    head_mask[..., 12:36, 12:36] = 1  # a 24 x 24 square head
+    b["target_mask"] = head_mask
+    b["target_hair_mask"] = head_mask.clone()
+    dx = 3
+    heads = {"shifted": ShiftedHead(b["target_image"], head_mask, dx)}
+    own = E.evaluate(heads, _source([b]), metrics=("psnr", "mask_dice"), progress=False)
+    pred = E.evaluate(heads, _source([b]), metrics=("psnr", "mask_dice"), progress=False, composite="predicted")
+    # own: the 3 x 24 strip the shifted mask leaves uncovered is white against 0.2 -> MSE 0.64 * 72 / 576,
+    # and the 3 x 24 strip outside the target region is not counted
+    expected = -10 * math.log10(0.64 * 72 / 576)
+    assert own.results["shifted"]["psnr"] == pytest.approx(expected, abs=1e-3)
+    # predicted: both images sit on the same (wrong) mask, so the silhouette error vanishes
+    assert math.isinf(pred.results["shifted"]["psnr"])
+    # Dice of two 24 x 24 squares overlapping on 21 x 24, the same under either compositing
+    assert own.results["shifted"]["mask_dice"] == pytest.approx(2 * 21 / 48, rel=1e-6)
+    assert pred.results["shifted"]["mask_dice"] == pytest.approx(2 * 21 / 48, rel=1e-6)
+    assert pred.settings["composite"] == "predicted" and own.settings["composite"] == "own"
+    assert "rendered mask, as the release" in E.render_markdown(pred)
+    with pytest.raises(InputError, match="composite"):
+        E.evaluate(heads, _source([b]), metrics=("psnr",), progress=False, composite="target")
+
+
+def test_mask_dice_values():
+    a = torch.zeros(3, 1, 4, 4)
+    a[0, :, :2] = 1
+    c = a.clone()
+    c[0] = 1 - a[0]  # disjoint halves
+    c[1, :, 0, 0] = 1  # one mask empty, the other not
+    assert E.mask_dice(a, a).tolist() == [1.0, 1.0, 1.0]  # identical (and both empty: 1)
+    assert E.mask_dice(a, c).tolist() == [0.0, 0.0, 1.0]
+    with pytest.raises(InputError, match="target_mask"):
+        E.mask_dice(a, torch.zeros(3, 1, 4, 5))
+
+
 def test_parse_metrics():
     assert E.parse_metrics("ssim, psnr,psnr") == ("psnr", "ssim")
     with pytest.raises(InputError, match="--metrics"):
