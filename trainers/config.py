@@ -73,7 +73,9 @@ class RomeTrainConfig:
             process with ``accumulate: K`` computes what ``K`` processes with ``accumulate: 1`` do:
             the same pairs, the same background colours, the same per-pair arithmetic.
         betas: Adam betas (ROME: (0, 0.999)); lr_g, lr_d: learning rates of the generator networks
-            (E_tex, E_geom, G_geom, E_img[, segmentation U-Net]) and of the discriminator.
+            (E_tex, E_geom, G_geom, E_img[, segmentation U-Net]) and of the discriminator; lr_geom:
+            learning rate of E_geom and G_geom alone (``None``: ``lr_g``, as the release trains them; a
+            higher one lets the geometry follow its input sooner on short runs).
         loss_weights: per loss, see :data:`DEFAULT_LOSS_WEIGHTS` (keys there only; missing keys keep
             their default; ``0`` turns a loss off).
         steps: optimisation steps of :meth:`RomeTrainer.fit`; checkpoint_every: steps between
@@ -121,6 +123,7 @@ class RomeTrainConfig:
     betas: tuple[float, float] = (0.0, 0.999)
     lr_g: float = 1e-4
     lr_d: float = 4e-4
+    lr_geom: Optional[float] = None
     loss_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_LOSS_WEIGHTS))
     steps: int = 1000
     checkpoint_every: int = 500
@@ -234,8 +237,10 @@ class RomeTrainConfig:
         if betas is None or len(betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas):
             raise InputError(f"config 'betas': expected two numbers in [0, 1), found {self.betas!r}")
         self.betas = (float(betas[0]), float(betas[1]))
-        for name in ("lr_g", "lr_d"):
+        for name in ("lr_g", "lr_d", "lr_geom"):
             v = getattr(self, name)
+            if name == "lr_geom" and v is None:
+                continue
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
                 raise InputError(f"config '{name}': expected a positive number, found {v!r}")
             setattr(self, name, float(v))

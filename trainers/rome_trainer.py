@@ -200,7 +200,13 @@ class RomeTrainer:
         modules = [m for m in _GEN_MODULES if config.offsets or m not in ("mesh_deformer", "mlp_deformer")]
         self.gen_params = [p for m in modules if getattr(nets, m) is not None for p in getattr(nets, m).parameters()]
         self.dis_params = list(nets.discriminator.parameters())
-        self.opt_g = torch.optim.Adam(self.gen_params, lr=config.lr_g, betas=config.betas)
+        groups: list[dict[str, Any]] = [{"params": self.gen_params, "base_lr": config.lr_g}]
+        if config.lr_geom is not None and config.offsets:  # E_geom and G_geom in a group of their own
+            geom = {id(p) for m in ("mesh_deformer", "mlp_deformer") for p in getattr(nets, m).parameters()}
+            groups = [{"params": [p for p in self.gen_params if id(p) not in geom], "base_lr": config.lr_g},
+                      {"params": [p for p in self.gen_params if id(p) in geom], "base_lr": config.lr_geom}]
+        self._g_base_lrs = [g["base_lr"] for g in groups]
+        self.opt_g = torch.optim.Adam([dict(g, lr=g["base_lr"]) for g in groups], betas=config.betas)
         self.opt_d = torch.optim.Adam(self.dis_params, lr=config.lr_d, betas=config.betas)
         self.step = 0
         self.history: list[dict[str, float]] = []
@@ -424,7 +430,7 @@ class RomeTrainer:
             f = min(1.0, (self.step + 1) / self.config.warmup_steps)
             for opt, lr in ((self.opt_g, self.config.lr_g), (self.opt_d, self.config.lr_d)):
                 for group in opt.param_groups:
-                    group["lr"] = lr * f
+                    group["lr"] = group.get("base_lr", lr) * f
         self.opt_g.zero_grad(set_to_none=True)
         sums: dict[str, Tensor] = {}
         fakes = []
@@ -671,7 +677,10 @@ class RomeTrainer:
             self.opt_g.load_state_dict(opt["opt_g"])
             self.opt_d.load_state_dict(opt["opt_d"])
         except (ValueError, KeyError) as exc:
-            raise CheckpointError(f"{folder / 'optimizers.pt'}: does not fit these networks ({exc})") from None
+            raise CheckpointError(f"{folder / 'optimizers.pt'}: does not fit these networks ({exc}; a run "
+                                  "resumes with the lr_geom setting it was started with)") from None
+        for group, base in zip(self.opt_g.param_groups, self._g_base_lrs):  # this config's rates
+            group["base_lr"] = base
         self.step = state["step"]
         self.skipped_samples = dict(state.get("skipped_samples", {}))
         self.skipped_steps = int(state.get("skipped_steps", 0))

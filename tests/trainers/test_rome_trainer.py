@@ -122,6 +122,29 @@ def test_offsets_3d_supervision(tmp_path, synthetic_dir_small, dataset):
     assert "offsets_3d" not in tr2.generator_losses(tr2.forward(batch), None)
 
 
+def test_lr_geom_gives_the_geometry_networks_their_own_rate(tmp_path, synthetic_dir_small, dataset):
+    base = RomeTrainer(_config(tmp_path), synthetic_dir_small)
+    assert len(base.opt_g.param_groups) == 1  # the release: one rate for every generator network
+    tr = RomeTrainer(_config(tmp_path, lr_g=1e-4, lr_geom=1e-3, warmup_steps=4), synthetic_dir_small)
+    nets = tr.head.networks
+    g_other, g_geom = tr.opt_g.param_groups
+    geom = {id(p) for m in ("mesh_deformer", "mlp_deformer") for p in getattr(nets, m).parameters()}
+    assert {id(p) for p in g_geom["params"]} == geom
+    assert not geom & {id(p) for p in g_other["params"]}
+    assert len(g_other["params"]) + len(g_geom["params"]) == len(tr.gen_params)
+    tr.train_step(tr.make_batch(dataset, 0))  # warm-up step 1 of 4 scales both rates by 1/4
+    assert g_other["lr"] == pytest.approx(0.25e-4) and g_geom["lr"] == pytest.approx(0.25e-3)
+    # a checkpoint resumes with both groups; a run started without lr_geom does not fit this optimiser
+    folder = tr.save_checkpoint(tmp_path / "ck")
+    again = RomeTrainer(_config(tmp_path, lr_g=1e-4, lr_geom=1e-3, warmup_steps=4), synthetic_dir_small)
+    again.resume(folder)
+    assert [g["base_lr"] for g in again.opt_g.param_groups] == [1e-4, 1e-3]
+    with pytest.raises(CheckpointError, match="lr_geom"):
+        RomeTrainer(_config(tmp_path, lr_g=1e-4), synthetic_dir_small).resume(folder)
+    with pytest.raises(InputError, match="lr_geom"):
+        _config(tmp_path, lr_geom=-1.0)
+
+
 def test_discriminator_step_updates_only_the_discriminator(tmp_path, synthetic_dir_small, dataset):
     tr = RomeTrainer(_config(tmp_path), synthetic_dir_small)
     before = {k: v.clone() for k, v in tr.head.networks.state_dict().items()}
