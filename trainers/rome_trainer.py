@@ -206,7 +206,7 @@ class RomeTrainer:
             groups = [{"params": [p for p in self.gen_params if id(p) not in geom], "base_lr": config.lr_g},
                       {"params": [p for p in self.gen_params if id(p) in geom], "base_lr": config.lr_geom}]
         self._g_base_lrs = [g["base_lr"] for g in groups]
-        self.opt_g = torch.optim.Adam([dict(g, lr=g["base_lr"]) for g in groups], betas=config.betas)
+        self.opt_g = torch.optim.Adam([dict(g, lr=g["base_lr"]) for g in groups], lr=config.lr_g, betas=config.betas)
         self.opt_d = torch.optim.Adam(self.dis_params, lr=config.lr_d, betas=config.betas)
         self.step = 0
         self.history: list[dict[str, float]] = []
